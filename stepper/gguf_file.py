@@ -1,0 +1,235 @@
+"""Read a GGUF file (llama.cpp's format) into a `Model`.
+
+The file is memory-mapped with `gguf.GGUFReader`; each tensor is dequantized once,
+here, to float32 with the `gguf` package's own `gguf.quants.dequantize`, so the
+forward pass only ever sees float32. Architectures `llama` and `gpt2` are read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+from stepper import tokenizer as tokenizers
+from stepper.config import ModelConfig
+from stepper.errors import ModelFileError, UnsupportedModelError
+from stepper.model import Model
+from stepper.weight_names import check_weights
+
+log = logging.getLogger(__name__)
+
+Q = gguf.GGMLQuantizationType
+SUPPORTED_TYPES = (Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_K, Q.Q6_K)
+_FLOATS = (gguf.GGUFValueType.FLOAT32, gguf.GGUFValueType.FLOAT64)
+_SUPPORTED_NAMES = ", ".join(t.name for t in SUPPORTED_TYPES)
+
+
+def open_gguf(path: Path) -> gguf.GGUFReader:
+    """Memory-map a GGUF file, turning the reader's failures into one-line errors."""
+    try:
+        reader = gguf.GGUFReader(path)
+    except ValueError as error:
+        if "magic" in str(error):
+            raise ModelFileError(
+                f"{path}: not a GGUF file (its first bytes are not 'GGUF'); "
+                "pass a .gguf model, a Hugging Face directory or a built-in name"
+            ) from None
+        raise _corrupt(path, error) from None
+    except (IndexError, KeyError, OverflowError, UnicodeDecodeError) as error:
+        raise _corrupt(path, error) from None
+    if reader.byte_order != "I":
+        raise UnsupportedModelError(
+            f"{path}: header: the file is big-endian; convert it again on a "
+            "little-endian machine"
+        )
+    return reader
+
+
+def _corrupt(path: Path, error: Exception) -> ModelFileError:
+    """The error for a file the reader gave up on partway (usually truncated)."""
+    return ModelFileError(
+        f"{path}: truncated or corrupt GGUF ({type(error).__name__}: {error}); "
+        "download or convert the file again"
+    )
+
+
+def read_metadata(reader: gguf.GGUFReader) -> dict[str, object]:
+    """The file's key/value metadata as plain Python values.
+
+    Strings, numbers and booleans stay scalars; arrays of strings or integers become
+    lists, arrays of floats (token scores) become float32 numpy arrays.
+    """
+    metadata: dict[str, object] = {}
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):  # the reader's own header entries, not metadata
+            continue
+        metadata[key] = _plain(field)
+    return metadata
+
+
+def _plain(field: gguf.ReaderField) -> object:
+    """One metadata value as a plain Python value (float arrays as numpy)."""
+    kind, value = field.types, field.contents()
+    if kind[0] == gguf.GGUFValueType.ARRAY and kind[-1] in _FLOATS:
+        return np.asarray(value, dtype=np.float32)
+    if kind == [gguf.GGUFValueType.FLOAT32]:
+        # The shortest decimal that rounds to this float32 is what the converter
+        # wrote (1e-05, not 9.999999747378752e-06).
+        return float(str(np.float32(value)))
+    return value
+
+
+def _key(metadata: Mapping[str, object], key: str, path: Path) -> int | float:
+    """A required numeric metadata value, or a one-line error naming the key."""
+    value = metadata.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ModelFileError(
+            f"{path}: metadata key {key!r} is missing or not a number; "
+            "convert the model again with llama.cpp's convert_hf_to_gguf.py"
+        )
+    return value
+
+
+def config_from_metadata(
+    metadata: Mapping[str, object], n_vocab: int, path: Path
+) -> ModelConfig:
+    """Build the model's configuration from GGUF metadata (`llama` or `gpt2`)."""
+    arch = metadata.get("general.architecture")
+    if arch not in ("llama", "gpt2"):
+        raise UnsupportedModelError(
+            f"{path}: general.architecture is {arch!r}; stepper runs 'llama' and "
+            "'gpt2' GGUF models, use one of those"
+        )
+    _refuse_llama_extras(metadata, path)
+    a = str(arch)
+    n_heads = int(_key(metadata, f"{a}.attention.head_count", path))
+    kv_key = f"{a}.attention.head_count_kv"
+    n_kv = int(_key(metadata, kv_key, path)) if kv_key in metadata else n_heads
+    eps = "layer_norm_rms_epsilon" if a == "llama" else "layer_norm_epsilon"
+    return ModelConfig(
+        arch="llama" if a == "llama" else "gpt2",
+        n_layers=int(_key(metadata, f"{a}.block_count", path)),
+        n_embd=int(_key(metadata, f"{a}.embedding_length", path)),
+        n_heads=n_heads,
+        n_kv_heads=n_kv,
+        n_ff=int(_key(metadata, f"{a}.feed_forward_length", path)),
+        n_vocab=n_vocab,
+        n_ctx=int(_key(metadata, f"{a}.context_length", path)),
+        norm_eps=float(_key(metadata, f"{a}.attention.{eps}", path)),
+        rope_theta=float(metadata.get(f"{a}.rope.freq_base", 10000.0)),  # type: ignore[arg-type]
+        rope_dim=int(metadata.get(f"{a}.rope.dimension_count", 0)),  # type: ignore[call-overload]
+        rope_pairs="adjacent",
+    )
+
+
+def _refuse_llama_extras(metadata: Mapping[str, object], path: Path) -> None:
+    """Refuse Llama variants whose numbers stepper would silently get wrong."""
+    scaling = metadata.get("llama.rope.scaling.type", "none")
+    if scaling not in ("none", None):
+        raise UnsupportedModelError(
+            f"{path}: llama.rope.scaling.type is {scaling!r}; stepper implements "
+            "plain RoPE only, use a model without RoPE scaling"
+        )
+    if int(metadata.get("llama.expert_count", 0) or 0) > 0:  # type: ignore[call-overload]
+        raise UnsupportedModelError(
+            f"{path}: llama.expert_count is set (a mixture of experts); stepper "
+            "runs dense models only"
+        )
+    _refuse_odd_head_width(metadata, path)
+
+
+def _refuse_odd_head_width(metadata: Mapping[str, object], path: Path) -> None:
+    """Refuse a head width other than C / H, which ModelConfig cannot express."""
+    c = metadata.get("llama.embedding_length")
+    h = metadata.get("llama.attention.head_count")
+    if not (isinstance(c, int) and isinstance(h, int) and h > 0):
+        return
+    for key in ("llama.attention.key_length", "llama.attention.value_length"):
+        width = metadata.get(key, c // h)
+        if width != c // h:
+            raise UnsupportedModelError(
+                f"{path}: {key} is {width}, not embedding_length / head_count "
+                f"= {c // h}; stepper needs head width C / H"
+            )
+
+
+def dequantize(tensor: gguf.ReaderTensor, path: Path) -> np.ndarray:
+    """One tensor as a float32, C-contiguous array in numpy layout."""
+    # shape: reversed(tensor.shape), e.g. [out, in] for a matrix
+    if tensor.tensor_type not in SUPPORTED_TYPES:
+        raise UnsupportedModelError(
+            f"{path}: tensor {tensor.name!r} has type {tensor.tensor_type.name}; "
+            f"stepper reads {_SUPPORTED_NAMES}, re-quantize with llama.cpp's "
+            "llama-quantize to one of those"
+        )
+    shape = tuple(int(n) for n in reversed(tensor.shape.tolist()))
+    values = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
+    return np.ascontiguousarray(values, dtype=np.float32).reshape(shape)
+
+
+def _check_extent(
+    reader: gguf.GGUFReader, tensor: gguf.ReaderTensor, path: Path
+) -> None:
+    """Make sure a tensor's bytes lie inside the file."""
+    end = tensor.data_offset + tensor.n_bytes
+    if end > reader.data.size or tensor.data.nbytes != tensor.n_bytes:
+        raise ModelFileError(
+            f"{path}: tensor {tensor.name!r} runs past the end of the file "
+            f"(needs byte {end}, file has {reader.data.size}); the file is "
+            "truncated, download or convert it again"
+        )
+
+
+def read_weights(
+    reader: gguf.GGUFReader, path: Path
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every tensor dequantized to float32, and each tensor's stored type."""
+    if not reader.tensors:
+        raise ModelFileError(
+            f"{path}: the file holds no tensors (a vocabulary-only GGUF); "
+            "pass a GGUF that contains the model's weights"
+        )
+    weights: dict[str, np.ndarray] = {}
+    types: dict[str, str] = {}
+    for tensor in reader.tensors:
+        _check_extent(reader, tensor, path)
+        weights[tensor.name] = dequantize(tensor, path)
+        types[tensor.name] = tensor.tensor_type.name
+    return weights, types
+
+
+def _drop_tied_copy(weights: dict[str, np.ndarray]) -> None:
+    """Drop `output.weight` when it is an exact copy of the token embedding."""
+    out, embd = weights.get("output.weight"), weights["token_embd.weight"]
+    if out is not None and out.shape == embd.shape and np.array_equal(out, embd):
+        del weights["output.weight"]
+
+
+def load_gguf(path: Path, name: str | None = None) -> Model:
+    """Load a `.gguf` file: config, float32 weights and the file's own tokenizer."""
+    reader = open_gguf(path)
+    metadata = read_metadata(reader)
+    weights, types = read_weights(reader, path)
+    embd = weights.get("token_embd.weight")
+    if embd is None or embd.ndim != 2:
+        raise ModelFileError(
+            f"{path}: tensor 'token_embd.weight' is missing or not a matrix; "
+            "the file is incomplete, convert it again"
+        )
+    config = config_from_metadata(metadata, embd.shape[0], path)
+    check_weights(weights, config, str(path))
+    _drop_tied_copy(weights)
+    tokenizer = tokenizers.tokenizer_from_gguf(metadata, path)
+    log.info("loaded %s: %d tensors", path, len(weights))
+    return Model(
+        name=name or path.stem,
+        source=path,
+        config=config,
+        weights=weights,
+        tokenizer=tokenizer,
+        tensor_types=types,
+    )
