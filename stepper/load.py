@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stepper.errors import ModelFileError
 from stepper.gguf_file import load_gguf
+from stepper.hf_dir import load_hf_dir
 from stepper.model import Model
 
 # Built-in name -> file shipped inside the package, under stepper/models/.
@@ -50,10 +51,7 @@ def _load_path(path: Path) -> Model:
             "directory that holds it with its config.json and tokenizer.json"
         )
     if path.is_dir():
-        raise ModelFileError(
-            f"{path}: is a directory; pass a .gguf file or a built-in model "
-            f"({builtin_names()})"
-        )
+        return load_hf_dir(path)
     return load_gguf(path)
 
 
