@@ -1,0 +1,56 @@
+"""Breakpoints: conditions that stop a run at a chosen place in generation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from stepper.errors import StepperError
+
+Kind = Literal["at_token", "on_token", "top_prob_below", "entropy_above"]
+KINDS: tuple[Kind, ...] = ("at_token", "on_token", "top_prob_below", "entropy_above")
+
+
+@dataclass(frozen=True)
+class Breakpoint:
+    """One stopping condition.
+
+    - `at_token`: stop when generation reaches token index `value` (0 is the first
+      new token), at its first stage.
+    - `on_token`: stop at the Sample stage when the sampled token's text or piece
+      equals `value` (a string), or its id equals `value` (an int).
+    - `top_prob_below`: stop at the Predict stage when the most likely token's
+      probability (softmax at temperature 1) is below `value`.
+    - `entropy_above`: stop at the Predict stage when the entropy of that
+      distribution, in bits, is above `value`.
+    """
+
+    kind: Kind
+    value: int | float | str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise StepperError(
+                f"unknown breakpoint kind {self.kind!r}; use one of {', '.join(KINDS)}"
+            )
+
+    def describe(self) -> str:
+        """A short human label, e.g. 'top p < 0.30'."""
+        labels = {
+            "at_token": f"at token {self.value}",
+            "on_token": f"on token {self.value!r}",
+            "top_prob_below": f"top p < {self.value}",
+            "entropy_above": f"entropy > {self.value} bits",
+        }
+        return labels[self.kind]
+
+
+def distribution_stats(logits: np.ndarray) -> tuple[float, float]:
+    """The top probability and the entropy in bits of softmax(logits)."""
+    z = logits.astype(np.float64) - np.max(logits)
+    p = np.exp(z)
+    p /= p.sum()
+    nz = p[p > 0]
+    return float(p.max()), float(-(nz * np.log2(nz)).sum())

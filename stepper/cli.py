@@ -1,0 +1,123 @@
+"""The `stepper` command: the debugger in the terminal, and headless subcommands.
+
+    stepper [SCENARIO] [--model REF] [--prompt TEXT]     open the debugger
+    stepper inspect MODEL                                what a model file holds
+    stepper tokenize --model REF TEXT                    tokens, ids and merges
+    stepper trace [SCENARIO] [flags]                     the whole pipeline, headless
+
+A mistake in the user's input prints one line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+
+from stepper import __version__
+from stepper.errors import StepperError
+
+log = logging.getLogger("stepper")
+
+SUBCOMMANDS = ("inspect", "tokenize", "trace")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args and args[0] in SUBCOMMANDS else "open"
+    if command != "open":
+        args = args[1:]
+    parser = _parser(command)
+    options = parser.parse_args(args)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        return int(_commands()[command](options) or 0)
+    except StepperError as error:
+        print(f"stepper: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _commands() -> dict[str, Callable[[argparse.Namespace], int | None]]:
+    from stepper import commands
+
+    return {
+        "open": commands.open_app,
+        "inspect": commands.inspect,
+        "tokenize": commands.tokenize,
+        "trace": commands.trace,
+    }
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    """The argument parser of one subcommand (or of the debugger itself)."""
+    prog = "stepper" if command == "open" else f"stepper {command}"
+    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTIONS[command])
+    parser.add_argument("--version", action="version", version=__version__)
+    _ARGUMENTS[command](parser)
+    return parser
+
+
+def _open_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", nargs="?", help="scenario file or built-in name")
+    _model_and_prompt(p)
+    p.epilog = "subcommands: " + ", ".join(SUBCOMMANDS) + " (stepper SUBCOMMAND -h)"
+
+
+def _inspect_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="built-in name, .gguf file or Hugging Face folder")
+
+
+def _tokenize_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", help="the text to tokenize")
+    p.add_argument("--model", default="stories260k", help="model whose tokenizer")
+    p.add_argument("--merges", type=int, default=40, help="merges to list (0: none)")
+
+
+def _trace_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", nargs="?", help="scenario file or built-in name")
+    _model_and_prompt(p)
+    p.add_argument("--max-new-tokens", type=int, metavar="N")
+    p.add_argument("--temperature", type=float, metavar="T")
+    p.add_argument("--top-k", type=int, metavar="K")
+    p.add_argument("--top-p", type=float, metavar="P")
+    p.add_argument("--min-p", type=float, metavar="M")
+    p.add_argument("--seed", type=int, metavar="S")
+    p.add_argument("--top", type=int, default=5, metavar="N", help="candidates shown")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text")
+
+
+def _model_and_prompt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="REF", help="built-in name, .gguf or HF folder")
+    p.add_argument("--prompt", metavar="TEXT", help="the prompt to start from")
+
+
+_ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "open": _open_arguments,
+    "inspect": _inspect_arguments,
+    "tokenize": _tokenize_arguments,
+    "trace": _trace_arguments,
+}
+
+_DESCRIPTIONS = {
+    "open": "Step through a language model's generation in the terminal.",
+    "inspect": "Show a model's architecture, sizes, vocabulary and tensor types.",
+    "tokenize": "Show how a model's tokenizer splits text: tokens, ids and merges.",
+    "trace": "Run the whole pipeline headless and print it stage by stage.",
+}
+
+
+def console() -> Console:
+    """The console commands print to (colour only when stdout is a terminal)."""
+    return Console(highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
