@@ -1,0 +1,1 @@
+"""Plain Rich renderables for the panes, drawn line by line and tested without an app."""
