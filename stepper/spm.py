@@ -3,8 +3,10 @@
 Spaces are spelt `▁`, a space is put before the text (`add_space_prefix`), and the
 text is split into characters that merge pairwise, always the pair whose merged
 piece has the highest score, leftmost first. A character the vocabulary lacks
-becomes its UTF-8 bytes as `<0xE6>` tokens (byte fallback), or the unknown token
-when the vocabulary has no byte tokens.
+becomes its UTF-8 bytes as `<0xE6>` tokens (byte fallback); when the vocabulary has
+no byte tokens, each run of such characters becomes one unknown token, as in
+SentencePiece. Unlike SentencePiece, the text is not normalized (no NFKC, no
+collapsing of whitespace runs), which is what llama.cpp does too.
 """
 
 from __future__ import annotations
@@ -72,22 +74,28 @@ class SpmTokenizer(GgufTokenizer):
         if self.add_space_prefix and after_special:
             pieces.append(SPACE)
             spans.append((start, start))
+        unknown = False
         for index, char in enumerate(text, start):
-            spelt = SPACE if char == " " else char
-            first = self._first_pieces(spelt)
+            first = self._first_pieces(SPACE if char == " " else char)
+            if first is None and unknown:
+                # SentencePiece gives a run of unknown characters one unknown token.
+                spans[-1] = (spans[-1][0], index + 1)
+                continue
+            unknown = first is None
+            first = first or [self.tokens[self.unk_id or 0]]
             pieces.extend(first)
             spans.extend([(index, index + 1)] * len(first))
         if pieces:
             yield pieces, spans
 
-    def _first_pieces(self, char: str) -> list[str]:
-        """The character as a piece, or as byte pieces or UNK when it is not one."""
+    def _first_pieces(self, char: str) -> list[str] | None:
+        """The character as a piece, or as byte pieces; None when it is unknown."""
         if char in self.ids:
             return [char]
         byte_ids = [self._byte_ids[b] for b in char.encode()]
         if all(i is not None for i in byte_ids):
             return [self.tokens[i] for i in byte_ids if i is not None]
-        return [self.tokens[self.unk_id if self.unk_id is not None else 0]]
+        return None
 
     def _priority(self, left: str, right: str) -> float | None:
         """Merged pieces with a higher score merge first."""

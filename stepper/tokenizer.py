@@ -163,11 +163,15 @@ class Tokenizer(ABC):
     @cached_property
     def _by_text(self) -> dict[str, int]:
         """Decoded text to id, for a user who types ` the` rather than `Ġthe`."""
-        texts = (
-            self.token_bytes(i).decode("utf-8", "replace")
-            for i in range(self.vocab_size)
-        )
-        return _first_ids(texts)
+        return _first_ids(_text(self.token_bytes(i)) for i in range(self.vocab_size))
+
+
+def _text(data: bytes) -> str:
+    """Bytes as text, or empty when they are not complete UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
 
 
 def _first_ids(keys: Iterable[str]) -> dict[str, int]:
