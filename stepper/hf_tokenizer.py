@@ -30,6 +30,8 @@ class HfTokenizer(Tokenizer):
     replay ends in exactly the library's ids. It cannot be replayed for WordPiece
     or Unigram models, BPE with dropout or subword prefixes, or text holding added
     tokens: then `words` and `merges` are empty and only the final tokens show.
+    WordPiece's `##` continuation marks are not interpreted, so such a vocabulary
+    decodes with them left in.
     """
 
     def __init__(
@@ -44,7 +46,8 @@ class HfTokenizer(Tokenizer):
         self._plain.encode_special_tokens = True
         self.kind = f"tokenizer.json ({self._model.get('type', 'unknown')})"
         self._pieces = self._read_pieces()
-        self.byte_level = "ByteLevel" in json.dumps(spec.get("decoder"))
+        steps = json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")])
+        self.byte_level = '"ByteLevel"' in steps
         self._bytes = [self._spell(i, piece) for i, piece in enumerate(self._pieces)]
         self._vocab = library.get_vocab(with_added_tokens=True)
         self._ranks = _ranks(self._model) if _replayable(self._model) else None
@@ -73,9 +76,12 @@ class HfTokenizer(Tokenizer):
         try:
             library = tokenizers.Tokenizer.from_file(str(path))
         except Exception as error:  # the library raises plain Exception
+            reason = " ".join(str(error).split())  # keep the message on one line
             raise ModelFileError(
-                f"{path}: the tokenizers library cannot read it ({error}); {_SAVE_FIX}"
+                f"{path}: the tokenizers library cannot read it ({reason}); {_SAVE_FIX}"
             ) from None
+        if config.get("eos_token") is None:
+            config["eos_token_id"] = _generation_eos(directory)
         return cls(library, spec, config)
 
     def _read_pieces(self) -> list[str]:
@@ -103,6 +109,8 @@ class HfTokenizer(Tokenizer):
         """BOS, EOS and UNK from tokenizer_config.json, else from the post-processor."""
         self.bos_id = self._id_of(config.get("bos_token"))
         self.eos_id = self._id_of(config.get("eos_token"))
+        if self.eos_id is None and isinstance(config.get("eos_token_id"), int):
+            self.eos_id = config["eos_token_id"]
         self.unk_id = self._id_of(config.get("unk_token"))
         plain = self._plain.encode("a", add_special_tokens=False).ids
         full = self._plain.encode("a", add_special_tokens=True).ids
@@ -202,6 +210,14 @@ def _ranks(model: dict[str, Any]) -> dict[tuple[str, str], int]:
         left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
         ranks.setdefault((left, right), rank)
     return ranks
+
+
+def _generation_eos(directory: Path) -> int | None:
+    """The EOS id generation_config.json gives (the first, when it lists several)."""
+    eos = _read_json(directory / "generation_config.json").get("eos_token_id")
+    if isinstance(eos, list):
+        eos = eos[0] if eos else None
+    return eos if isinstance(eos, int) else None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

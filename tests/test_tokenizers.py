@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,14 @@ import pytest
 from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as LibraryTokenizer
 
-from stepper.tokenizer import Encoding, Tokenizer, replay, tokenizer_from_gguf
+from stepper.errors import ModelFileError, UnsupportedModelError
+from stepper.tokenizer import (
+    Encoding,
+    Tokenizer,
+    replay,
+    tokenizer_from_gguf,
+    tokenizer_from_hf,
+)
 
 DATA = Path(__file__).parent / "data"
 GPT2_GGUF = DATA / "gpt2" / "ggml-vocab-gpt-2.gguf"
@@ -65,40 +73,40 @@ def vectors(path: Path) -> list[tuple[str, list[int]]]:
     return list(zip(inputs[:-1], outputs, strict=False))
 
 
-def save_library(library: LibraryTokenizer, directory: Path, config: dict) -> Path:
-    """Write a tokenizer.json (and tokenizer_config.json) into `directory`."""
+def save_library(library: LibraryTokenizer, directory: Path, **files: dict) -> Path:
+    """Write tokenizer.json and the named JSON files (`tokenizer_config`...)."""
     directory.mkdir()
     library.save(str(directory / "tokenizer.json"))
-    (directory / "tokenizer_config.json").write_text(json.dumps(config))
+    for name, content in files.items():
+        (directory / f"{name}.json").write_text(json.dumps(content))
     return directory
 
 
 @pytest.fixture(scope="module")
 def hf_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
     """GPT-2's tokenizer.json, built by `tokenizers` from encoder.json + vocab.bpe."""
-    from stepper.tokenizer import tokenizer_from_hf
-
     gpt2 = DATA / "gpt2"
     bpe = models.BPE.from_file(str(gpt2 / "encoder.json"), str(gpt2 / "vocab.bpe"))
     library = LibraryTokenizer(bpe)
     library.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     library.decoder = decoders.ByteLevel()
     library.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
-    config = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}
     path = tmp_path_factory.mktemp("hf") / "gpt2"
-    return tokenizer_from_hf(save_library(library, path, config))
+    return tokenizer_from_hf(
+        save_library(
+            library,
+            path,
+            tokenizer_config={"bos_token": "<|endoftext|>"},
+            generation_config={"eos_token_id": [50256]},
+        )
+    )
 
 
-@pytest.fixture(scope="module")
-def hf_phi3(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
-    """A Llama-style tokenizer.json (`▁`, byte fallback) made from phi-3's vocabulary.
+def sentencepiece_merges(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every split of a normal piece into two pieces, best merged score first.
 
-    Its merges are every split of a piece into two pieces, ranked by the merged
-    piece's score, which is how SentencePiece vocabularies are converted.
+    This is how a SentencePiece vocabulary becomes a tokenizer.json merge list.
     """
-    from stepper.tokenizer import tokenizer_from_hf
-
-    meta = gguf_metadata(PHI3_GGUF)
     tokens, types = meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.token_type"]
     scores = meta["tokenizer.ggml.scores"]
     vocab = {token: i for i, token in enumerate(tokens)}
@@ -108,9 +116,19 @@ def hf_phi3(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
             left, right = token[:cut], token[cut:]
             if left in vocab and right in vocab:
                 ranked.append((-scores[i], i, cut, (left, right)))
-    merges = [pair for *_, pair in sorted(ranked)]
-    bpe = models.BPE(vocab, merges, unk_token="<unk>", byte_fallback=True)
-    library = LibraryTokenizer(bpe)
+    return [pair for *_, pair in sorted(ranked)]
+
+
+@pytest.fixture(scope="module")
+def hf_phi3(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    """A Llama-style tokenizer.json (`▁`, byte fallback) from phi-3's vocabulary."""
+    meta = gguf_metadata(PHI3_GGUF)
+    tokens, types = meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.token_type"]
+    vocab = {token: i for i, token in enumerate(tokens)}
+    merges = sentencepiece_merges(meta)
+    library = LibraryTokenizer(
+        models.BPE(vocab, merges, unk_token="<unk>", byte_fallback=True)
+    )
     library.normalizer = normalizers.Sequence(
         [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
     )
@@ -121,31 +139,23 @@ def hf_phi3(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
     library.add_special_tokens([AddedToken(t, special=True) for t in control])
     config = {"add_bos_token": True, "bos_token": "<s>", "eos_token": "<|endoftext|>"}
     path = tmp_path_factory.mktemp("hf") / "phi3"
-    return tokenizer_from_hf(save_library(library, path, config))
+    return tokenizer_from_hf(save_library(library, path, tokenizer_config=config))
 
 
-def body(tokenizer: Tokenizer, encoding: Encoding) -> list[int]:
-    """The ids of an encoding without its BOS."""
-    ids = encoding.ids
-    return (
-        ids[1:]
-        if ids[:1] == [tokenizer.bos_id] and encoding.offsets[0] == (0, 0)
-        else ids
-    )
+def final_pieces(encoding: Encoding) -> list[str]:
+    """The pieces that replaying an encoding's merge trace ends with."""
+    return [piece for word in replay(encoding.words, encoding.merges) for piece in word]
 
 
 def check_offsets(tokenizer: Tokenizer, text: str, encoding: Encoding) -> None:
     """Spans run left to right, cover the text, and hold each token's bytes."""
-    covered = 0
-    previous = 0
-    for k, (token_id, (start, end)) in enumerate(
-        zip(encoding.ids, encoding.offsets, strict=True)
-    ):
-        assert previous <= start <= covered <= len(text), (k, start, covered)
+    previous = covered = 0
+    for token_id, (start, end) in zip(encoding.ids, encoding.offsets, strict=True):
+        assert previous <= start <= covered <= len(text), (token_id, start, covered)
         data = tokenizer.token_bytes(token_id)
         if start == 0 and tokenizer.strip_leading_space:
             data = data.removeprefix(b" ")  # the dummy prefix space is not in the text
-        assert data in text[start:end].encode(), (k, data, text[start:end])
+        assert data in text[start:end].encode(), (token_id, data, text[start:end])
         previous, covered = start, max(covered, end)
     assert covered == len(text)
 
@@ -190,31 +200,20 @@ def test_round_trip_and_offsets(name: str, text: str) -> None:
 def test_merge_trace_replays_to_the_tokens(name: str, text: str) -> None:
     """Applying the recorded merges to the first pieces gives exactly the tokens."""
     tokenizer = gguf_tokenizer(BYTE_FALLBACK[name])
-    encoding = tokenizer.encode(text)
-    pieces = [
-        piece for word in replay(encoding.words, encoding.merges) for piece in word
-    ]
-    assert pieces == [tokenizer.piece(i) for i in body(tokenizer, encoding)]
-    assert all(
-        len(piece) == 1 or piece.startswith("<0x")
-        for w in encoding.words
-        for piece in w
-    )
+    encoding = tokenizer.encode(text, bos=False)
+    assert final_pieces(encoding) == [tokenizer.piece(i) for i in encoding.ids]
+    first = [piece for word in encoding.words for piece in word]
+    assert all(len(piece) == 1 or piece.startswith("<0x") for piece in first)
 
 
 def test_stories_once_upon_a_time() -> None:
-    """The built-in model's vocabulary: BOS added, `▁` words, four merges deep."""
+    """The built-in model's vocabulary: BOS added, `▁` words, dummy space unseen."""
     tokenizer = gguf_tokenizer(STORIES_GGUF)
     encoding = tokenizer.encode("Once upon a time")
     assert encoding.ids == [1, 403, 407, 261, 378]
     assert encoding.offsets == [(0, 0), (0, 4), (4, 9), (9, 11), (11, 16)]
-    assert [tokenizer.display(i) for i in encoding.ids] == [
-        "<s>",
-        "␣Once",
-        "␣upon",
-        "␣a",
-        "␣time",
-    ]
+    shown = ["<s>", "␣Once", "␣upon", "␣a", "␣time"]
+    assert [tokenizer.display(i) for i in encoding.ids] == shown
     assert encoding.words == [list("▁Once▁upon▁a▁time")]
     assert encoding.merges[0].left + encoding.merges[0].right == "▁t"
     assert (tokenizer.bos_id, tokenizer.eos_id, tokenizer.add_bos) == (1, 2, True)
@@ -229,20 +228,14 @@ def test_no_byte_fallback_gives_one_unknown_per_run() -> None:
     assert tokenizer.piece(0) == "<unk>" and tokenizer.unk_id == 0
     assert encoding.offsets == [(0, 0), (0, 1), (1, 2), (2, 4), (4, 5), (5, 6)]
     assert tokenizer.decode(encoding.ids) == "a  ⁇  b"  # as SentencePiece decodes it
-    assert (
-        tokenizer.decode(tokenizer.encode("Once upon a time").ids) == "Once upon a time"
-    )
-
-
-def agreement_texts() -> list[str]:
-    """llama.cpp's GPT-2 strings and our tricky ones."""
-    return [text for text, _ in vectors(GPT2_GGUF)] + TRICKY
+    once = "Once upon a time"
+    assert tokenizer.decode(tokenizer.encode(once).ids) == once
 
 
 def test_gguf_gpt2_agrees_with_tokenizers_library(hf_gpt2: Tokenizer) -> None:
     """Our GGUF byte-level BPE and `tokenizers` give the same ids and offsets."""
     ours = gguf_tokenizer(GPT2_GGUF)
-    for text in agreement_texts():
+    for text in [text for text, _ in vectors(GPT2_GGUF)] + TRICKY:
         mine, theirs = ours.encode(text), hf_gpt2.encode(text)
         assert (mine.ids, mine.offsets) == (theirs.ids, theirs.offsets), text
         assert (mine.words, mine.merges) == (theirs.words, theirs.merges), text
@@ -267,12 +260,19 @@ def test_hf_sentencepiece_style(hf_phi3: Tokenizer) -> None:
         encoding = hf_phi3.encode(text, bos=False)
         assert encoding.ids == ids, text
         assert hf_phi3.decode(encoding.ids) == text
-        replayed = [p for word in replay(encoding.words, encoding.merges) for p in word]
-        assert replayed == [hf_phi3.piece(i) for i in ids], text
+        assert final_pieces(encoding) == [hf_phi3.piece(i) for i in ids], text
     assert (hf_phi3.bos_id, hf_phi3.eos_id, hf_phi3.add_bos) == (1, 32000, True)
     assert hf_phi3.encode("Hello").ids == [1, 15043]
     assert hf_phi3.strip_leading_space and hf_phi3.decode([1, 29871, 15043]) == " Hello"
     assert hf_phi3.token_bytes(13) == b"\n" and hf_phi3.display(243) == "<F0>"
+
+
+def test_space_prefix_can_be_turned_off() -> None:
+    """With `add_space_prefix` false, no `▁` goes before the text or comes off it."""
+    metadata = {**gguf_metadata(PHI3_GGUF), "tokenizer.ggml.add_space_prefix": False}
+    tokenizer = tokenizer_from_gguf(metadata, PHI3_GGUF)
+    assert tokenizer.encode("Hello world", bos=False).ids == [10994, 3186]
+    assert tokenizer.decode(tokenizer.encode(" Hello").ids) == " Hello"
 
 
 @pytest.mark.parametrize("name", ["gpt2", "stories260K"])
@@ -330,8 +330,6 @@ def test_special_tokens_parse_only_when_asked() -> None:
 
 def test_long_word_is_not_quadratic() -> None:
     """A 20,000-character SentencePiece word (no dummy splits) encodes quickly."""
-    import time
-
     tokenizer = gguf_tokenizer(PHI3_GGUF)
     text = "abcdefghij" * 2000
     start = time.perf_counter()
@@ -356,30 +354,26 @@ def small_metadata(**changes: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("changes", "error", "place"),
     [
-        ({"tokenizer__ggml__model": "bert"}, "UnsupportedModelError", "model"),
-        ({"tokenizer__ggml__model": None}, "ModelFileError", "model"),
-        ({"tokenizer__ggml__tokens": None}, "ModelFileError", "tokens"),
-        ({"tokenizer__ggml__tokens": [1, 2, 3]}, "ModelFileError", "tokens"),
-        ({"tokenizer__ggml__scores": [0.0]}, "ModelFileError", "scores"),
-        ({"tokenizer__ggml__bos_token_id": 7}, "ModelFileError", "bos_token_id"),
-        ({"tokenizer__ggml__add_bos_token": "yes"}, "ModelFileError", "add_bos_token"),
+        ({"tokenizer__ggml__model": "bert"}, UnsupportedModelError, "model"),
+        ({"tokenizer__ggml__model": None}, ModelFileError, "model"),
+        ({"tokenizer__ggml__tokens": None}, ModelFileError, "tokens"),
+        ({"tokenizer__ggml__tokens": [1, 2, 3]}, ModelFileError, "tokens"),
+        ({"tokenizer__ggml__scores": [0.0]}, ModelFileError, "scores"),
+        ({"tokenizer__ggml__bos_token_id": 7}, ModelFileError, "bos_token_id"),
+        ({"tokenizer__ggml__add_bos_token": "yes"}, ModelFileError, "add_bos_token"),
     ],
 )
-def test_bad_gguf_metadata_is_one_line(changes: dict, error: str, place: str) -> None:
+def test_bad_gguf_metadata_is_one_line(changes: dict, error: type, place: str) -> None:
     """Bad metadata names the file and the key, in one line, with no traceback."""
-    path = Path("model.gguf")
-    with pytest.raises(Exception) as caught:
-        tokenizer_from_gguf(small_metadata(**changes), path)
+    with pytest.raises(error) as caught:
+        tokenizer_from_gguf(small_metadata(**changes), Path("model.gguf"))
     message = str(caught.value)
-    assert type(caught.value).__name__ == error
     assert "model.gguf" in message and f"tokenizer.ggml.{place}" in message
     assert "\n" not in message
 
 
 def test_gpt2_pre_tokenizer_and_merges_are_checked() -> None:
     """Only GPT-2's own word split is accepted; merge lines must be `a b`."""
-    from stepper.errors import ModelFileError, UnsupportedModelError
-
     metadata = gguf_metadata(GPT2_GGUF)
     with pytest.raises(UnsupportedModelError, match=r"tokenizer\.ggml\.pre.*llama-bpe"):
         tokenizer_from_gguf({**metadata, "tokenizer.ggml.pre": "llama-bpe"}, GPT2_GGUF)
@@ -391,9 +385,6 @@ def test_gpt2_pre_tokenizer_and_merges_are_checked() -> None:
 
 def test_bad_hf_directory_is_one_line(tmp_path: Path) -> None:
     """A missing or unreadable tokenizer.json is a one-line ModelFileError."""
-    from stepper.errors import ModelFileError
-    from stepper.tokenizer import tokenizer_from_hf
-
     with pytest.raises(ModelFileError, match="no tokenizer.json"):
         tokenizer_from_hf(tmp_path)
     (tmp_path / "tokenizer.json").write_text('{"model": {"type": "BPE"')
