@@ -2,7 +2,10 @@
 
 GGUF marks every token with a type (`tokenizer.ggml.token_type`). Following
 llama.cpp, user-defined tokens are cut out of the text before BPE always, and
-control tokens only when the caller asks for special tokens to be parsed.
+control tokens only when the caller asks for special tokens to be parsed. The
+lstrip/rstrip flags llama.cpp sets on some special tokens by model name (Phi-3's
+`<|end|>` eats the spaces after it) are not applied: text around a special token
+keeps its spaces, so such prompts can differ from llama.cpp by a space token.
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ piece has the highest score, leftmost first. A character the vocabulary lacks
 becomes its UTF-8 bytes as `<0xE6>` tokens (byte fallback); when the vocabulary has
 no byte tokens, each run of such characters becomes one unknown token, as in
 SentencePiece. Unlike SentencePiece, the text is not normalized (no NFKC, no
-collapsing of whitespace runs), which is what llama.cpp does too.
+collapsing of whitespace runs), which is what llama.cpp does too. Unknown
+characters are turned into bytes before merging rather than after, so a piece that
+contains a character which is not itself a piece never forms; SentencePiece
+training never makes such pieces.
 """
 
 from __future__ import annotations
