@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from stepper.model import Model
 from stepper.sampler import SamplerSettings, SampleTrace, sample
 from stepper.tokenizer import Encoding
 from stepper.transformer import Capture, Transformer
+
+if TYPE_CHECKING:
+    from stepper.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +108,11 @@ class Settings:
 class Session:
     """A model, a prompt and sampling settings, stepped through like a program."""
 
-    def __init__(self, model: Model, settings: Settings) -> None:
+    def __init__(
+        self, model: Model, settings: Settings, scenario: Scenario | None = None
+    ) -> None:
         self.model = model
+        self.scenario = scenario  # where the settings came from, with its notes
         self.transformer = Transformer(model)
         self.breakpoints: list[Breakpoint] = []
         self.history: list[Event] = []

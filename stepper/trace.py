@@ -15,6 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from stepper.sampler import SampleTrace
 from stepper.session import Session, Stage, TokenStep
 from stepper.tokenizer import Tokenizer
 
@@ -116,11 +117,23 @@ def _print_step(session: Session, step: TokenStep, console: Console, top: int) -
     cands = top_candidates(tok, cap.logits, top)
     shown = ", ".join(f"{escape(tok.display(c['id']))} {c['prob']:.3f}" for c in cands)
     console.print(f"[bold]{Stage.PREDICT}[/]   {shown}")
+    console.print(f"          chain  {escape(chain_summary(trace))}")
     how = "forced" if trace.forced else "greedy" if trace.greedy else f"u={trace.u:.4f}"
     console.print(
         f"[bold]{Stage.SAMPLE}[/]    [green]{escape(tok.display(trace.token_id))}[/] "
         f"id {trace.token_id}, p={trace.p:.3f} ({how})"
     )
+
+
+def chain_summary(trace: SampleTrace) -> str:
+    """Each active sampler stage with how many tokens it kept, in order."""
+    parts = []
+    for record in trace.stages:
+        if record.active:
+            # Stage names are the names of the settings that drive them.
+            setting = getattr(trace.settings, record.name)
+            parts.append(f"{record.name}={setting:g}: {record.n_survivors} kept")
+    return " → ".join(parts) or "no stage active"
 
 
 def _attention_summary(session: Session, step: TokenStep) -> str:
