@@ -111,9 +111,9 @@ def _get(hf: Mapping[str, object], key: str, path: Path, default: object = None)
 
 def _gpt2_config(hf: Mapping[str, object], path: Path) -> ModelConfig:
     """ModelConfig of a GPT-2 config.json."""
-    _require(hf, path, "activation_function", ("gelu_new", "gelu_pytorch_tanh"))
-    _require(hf, path, "scale_attn_by_inverse_layer_idx", (False, None))
-    _require(hf, path, "scale_attn_weights", (True, None))
+    _require(hf, path, "activation_function", "gelu_new", "gelu_pytorch_tanh")
+    _require(hf, path, "scale_attn_by_inverse_layer_idx", False)
+    _require(hf, path, "scale_attn_weights", True)
     c = _get(hf, "n_embd", path)
     heads = _get(hf, "n_head", path)
     return ModelConfig(
@@ -129,13 +129,15 @@ def _gpt2_config(hf: Mapping[str, object], path: Path) -> ModelConfig:
     )
 
 
-def _require(
-    hf: Mapping[str, object], path: Path, key: str, allowed: tuple[object, ...]
-) -> None:
-    """Refuse a config value that would change the numbers in a way not modelled."""
-    value = hf.get(key)
+def _require(hf: Mapping[str, object], path: Path, key: str, *allowed: object) -> None:
+    """Refuse a config value that would change the numbers in a way not modelled.
+
+    The first allowed value is the config class's default, used when the key is
+    absent.
+    """
+    value = hf.get(key, allowed[0])
     if value not in allowed:
-        shown = ", ".join(repr(a) for a in allowed if a is not None)
+        shown = ", ".join(repr(a) for a in allowed)
         raise UnsupportedModelError(
             f"{path}: {key} is {value!r}; stepper implements only {shown}"
         )
@@ -173,7 +175,7 @@ def _context(hf: Mapping[str, object], path: Path) -> int:
 
 def _llama_config(hf: Mapping[str, object], path: Path) -> ModelConfig:
     """ModelConfig of a Llama, Mistral or Qwen2 config.json."""
-    _require(hf, path, "hidden_act", ("silu",))
+    _require(hf, path, "hidden_act", "silu")
     c, heads = _get(hf, "hidden_size", path), _get(hf, "num_attention_heads", path)
     if hf.get("head_dim") not in (None, c // heads):
         raise UnsupportedModelError(
