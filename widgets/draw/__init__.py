@@ -1,1 +1,1 @@
-"""Plain Rich renderables for the panes, drawn line by line and tested without an app."""
+"""Plain Rich renderables for the panes, drawn line by line, tested without an app."""

@@ -1,0 +1,105 @@
+"""The Embeddings pane: the current token's vector and how alike the prompt's are."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.reactive import reactive
+
+from stepper.session import Stage
+from widgets.draw.cells import window
+from widgets.draw.heatmap import Heatmap
+from widgets.draw.palette import Scale
+from widgets.panes.base import Pane, hint
+from widgets.snapshot import Snapshot
+
+LABEL_WIDTH = 8
+SIGNED_CELL = 3  # sign, shade and a gap
+
+
+def fold(vector: np.ndarray, width: int) -> np.ndarray:
+    """A vector [C] laid out in rows of `width`, padded with NaN: [ceil(C/w), w]."""
+    rows = -(-vector.size // width)
+    out = np.full(rows * width, np.nan)
+    out[: vector.size] = vector
+    return out.reshape(rows, width)
+
+
+def signed_scale(values: np.ndarray) -> Scale:
+    """A symmetric diverging scale reaching the largest magnitude in `values`."""
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(finite.max()) if finite.size else 1.0
+    return Scale(-top, top, "purple-orange")
+
+
+def signed(value: float) -> str:
+    """A signed value in two decimals without the leading zero (`+.42`)."""
+    return f"{value:+.2f}".replace("0.", ".")
+
+
+class EmbeddingsPane(Pane):
+    """The current token's embedding as a folded heatmap, and prompt similarity."""
+
+    TITLE = "Embeddings"
+    KEY = "2"
+
+    show_values: reactive[bool] = reactive(False, repaint=False)
+    """Whether cells print their numbers instead of symbols."""
+
+    def watch_show_values(self) -> None:
+        """Redraw with symbols or numbers."""
+        self.redraw()
+
+    def draw(self, snapshot: Snapshot) -> RenderableType:
+        """The vector, the position vector if the model learns one, similarity."""
+        capture = snapshot.capture
+        if capture is None or not snapshot.reached(Stage.EMBED):
+            return hint("embeddings appear at the Embed stage: press s to step")
+        width, _ = self.room
+        per_row = max(4, (width - 2) // (5 if self.show_values else SIGNED_CELL))
+        parts: list[RenderableType] = [self._vector(snapshot, per_row)]
+        if capture.position_embeddings is not None:
+            parts.append(self._vector_of(capture.position_embeddings[-1], per_row))
+        parts.append(self._similarity(snapshot, width))
+        return Group(*parts)
+
+    def _vector(self, snapshot: Snapshot, per_row: int) -> RenderableType:
+        """The token embedding of the current query token, with its norm."""
+        capture = snapshot.capture
+        assert capture is not None and snapshot.query is not None
+        chip = snapshot.chips[snapshot.query]
+        norms = capture.residual_norms[:, -1]  # [L+1]
+        title = Text.assemble(
+            (f"token embedding of ▶{chip.text}·{chip.token_id}", "bold"),
+            f" · C = {capture.token_embeddings.shape[1]}",
+            f" · residual norm by layer: {' '.join(f'{n:.1f}' for n in norms)}",
+        )
+        return Group(title, self._vector_of(capture.token_embeddings[-1], per_row))
+
+    def _vector_of(self, vector: np.ndarray, per_row: int) -> Heatmap:
+        """A vector folded into rows, coloured on a symmetric scale."""
+        values = fold(vector.astype(np.float64), per_row)
+        scale = signed_scale(values)
+        return Heatmap(values, scale, show_values=self.show_values, number=signed)
+
+    def _similarity(self, snapshot: Snapshot, width: int) -> RenderableType:
+        """Cosine similarity between the prompt's tokens (last ones if many)."""
+        matrix = snapshot.similarity
+        if matrix is None:
+            return hint("no prompt embeddings yet")
+        cell = 6 if self.show_values else SIGNED_CELL
+        size = max(1, min(12, (width - LABEL_WIDTH - 2) // cell))
+        keep = window(matrix.shape[0], matrix.shape[0] - 1, size)
+        labels = [snapshot.chips[i].text for i in keep]
+        heatmap = Heatmap(
+            matrix[np.ix_(keep, keep)],
+            Scale(-1.0, 1.0, "purple-orange"),
+            row_labels=labels,
+            col_labels=labels,
+            show_values=self.show_values,
+            number=signed,
+            label_width=LABEL_WIDTH,
+        )
+        title = Text("cosine similarity of the prompt's token embeddings", "bold")
+        return Group(Text(""), title, heatmap)

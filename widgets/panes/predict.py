@@ -1,0 +1,173 @@
+"""The Predict / Sample pane: candidates before and after each sampler stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.reactive import reactive
+
+from stepper.sampler import Candidate, SampleTrace, StageRecord, entropy_bits
+from widgets.draw.bars import Bar, ProbabilityBars
+from widgets.draw.cdf import CdfStrip
+from widgets.panes.base import Pane, hint
+from widgets.snapshot import Snapshot
+
+Display = Callable[[int], str]
+ROWS = 8  # candidates per stage
+LABELS = {
+    "logits": "logits",
+    "repetition_penalty": "repetition penalty",
+    "top_k": "top-k",
+    "top_p": "top-p",
+    "min_p": "min-p",
+    "temperature": "temperature",
+}
+
+
+def setting_text(trace: SampleTrace, name: str) -> str:
+    """The setting that drives stage `name`, as the user would type it."""
+    if name == "logits":
+        return "T = 1"
+    value = getattr(trace.settings, name)
+    if name == "temperature" and value == 0:
+        return "0 (greedy)"
+    return f"{value:g}"
+
+
+def cutoff_text(record: StageRecord) -> str:
+    """Where the stage cut, in the stage's own terms."""
+    if record.cutoff is None:
+        return ""
+    forms = {"top_k": "logit ≥ {:.2f}", "top_p": "mass {:.3f}", "min_p": "p ≥ {:.4f}"}
+    return forms.get(record.name, "{:.3g}").format(record.cutoff)
+
+
+def stage_bars(
+    before: StageRecord, record: StageRecord, display: Display, chosen: int | None
+) -> list[Bar]:
+    """Bars for the candidates going into a stage, marked kept or cut by it."""
+    if record.n_survivors == record.n_before:
+        rows = record.top(ROWS)
+        return [_bar(c, display, True, chosen) for c in rows]
+    cut = record.n_survivors
+    rows = before.top(ROWS)
+    if ROWS <= cut < len(before.ids):
+        rows.append(before.top(cut + 1)[-1])  # the first one cut, to show where
+    bars = []
+    for candidate in rows:
+        kept = record.lookup(candidate.token_id)
+        bars.append(_bar(kept or candidate, display, kept is not None, chosen))
+    return bars
+
+
+def _bar(candidate: Candidate, display: Display, kept: bool, chosen: int | None) -> Bar:
+    """One candidate as a bar."""
+    token_id = candidate.token_id
+    return Bar(
+        display(token_id),
+        token_id,
+        candidate.logit,
+        candidate.prob,
+        kept=kept,
+        chosen=kept and token_id == chosen,
+    )
+
+
+def stage_table(trace: SampleTrace, selected: int) -> Text:
+    """One line per stage: setting, tokens kept, cut-off; the selected marked ▶."""
+    records = (trace.initial, *trace.stages)
+    text = Text(f"  {'stage':<20}{'setting':<12}{'tokens kept':<16}cut-off\n", "dim")
+    for index, record in enumerate(records):
+        kept = f"{record.n_survivors}"
+        if record.n_survivors != record.n_before:
+            kept = f"{record.n_before} → {record.n_survivors}"
+        setting = setting_text(trace, record.name)
+        if not record.active:
+            setting, kept = "off", ""
+        mark = "▶ " if index == selected else "  "
+        line = f"{mark}{LABELS[record.name]:<20}{setting:<12}{kept:<16}"
+        style = "bold reverse" if index == selected else ""
+        text.append(line + cutoff_text(record) + "\n", style=style)
+    return text
+
+
+def draw_line(trace: SampleTrace, display: Display) -> CdfStrip:
+    """The final survivors end to end on [0, 1), and where the draw fell."""
+    bounds = [float(b) for b in trace.cumulative]
+    ids = [int(i) for i in trace.final.ids[: len(bounds)]]
+    labels = [display(i) for i in ids]
+    if bounds and bounds[-1] < 1.0 - 1e-9:  # the trace keeps only the top slots
+        bounds.append(1.0)
+        labels.append("…")
+    how = "greedy: temperature 0 keeps only the most likely token"
+    if trace.forced:
+        how = f"forced: you chose {display(trace.token_id)}"
+    return CdfStrip(bounds, labels, chosen=trace.rank, u=trace.u, how=how)
+
+
+class PredictPane(Pane):
+    """The model's distribution, each sampler stage's cut, and the draw."""
+
+    TITLE = "Predict / Sample"
+    KEY = "4"
+
+    selected: reactive[int | None] = reactive(None, repaint=False)
+    """The sampler stage whose bars are shown (0 = logits); None: the last one."""
+
+    def watch_selected(self) -> None:
+        """Redraw the bars of the newly selected stage."""
+        self.redraw()
+
+    def draw(self, snapshot: Snapshot) -> RenderableType:
+        """Raw candidates at Predict; the whole chain and the draw at Sample."""
+        initial = snapshot.initial
+        if initial is None:
+            return hint("predictions appear at the Predict stage: press s to step")
+        display = snapshot.display
+        if snapshot.trace is None:
+            entropy = entropy_bits(initial.probs)
+            title = Text.assemble(
+                ("the model's next-token distribution", "bold"),
+                f" · entropy {entropy:.2f} bits · top p {initial.probs[0]:.2%}",
+            )
+            bars = stage_bars(initial, initial, display, None)
+            return Group(title, ProbabilityBars(bars), self._next_hint())
+        return self._sampled(snapshot.trace, display)
+
+    def _sampled(self, trace: SampleTrace, display: Display) -> RenderableType:
+        """The stage table, the selected stage's bars and the cumulative strip."""
+        records = (trace.initial, *trace.stages)
+        index = len(records) - 1 if self.selected is None else self.selected
+        index = min(index, len(records) - 1)
+        before = records[max(0, index - 1)]
+        record = records[index]
+        label = f"{LABELS[record.name]} {setting_text(trace, record.name)}"
+        bars = ProbabilityBars(
+            stage_bars(before, record, display, trace.token_id),
+            cutoff=label,
+            chosen_label="forced" if trace.forced else "picked",
+        )
+        title = Text(f"after {label}: candidates, logit and probability", "bold")
+        return Group(
+            stage_table(trace, index),
+            title,
+            bars,
+            Text(""),
+            draw_line(trace, display),
+            hint("( ) choose the stage shown  + - temperature  f force a token"),
+        )
+
+    def _next_hint(self) -> Text:
+        """What happens next at Predict."""
+        return hint("the sampler chain runs at the Sample stage: press s")
+
+    def change_stage(self, delta: int) -> None:
+        """Show the bars of the next (1) or previous (-1) sampler stage."""
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.trace is None:
+            return
+        count = len(snapshot.trace.stages) + 1
+        current = count - 1 if self.selected is None else self.selected
+        self.selected = (current + delta) % count

@@ -1,0 +1,96 @@
+"""The Timeline pane: where the session is, what it made, and what to stop at."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from stepper.session import Stage
+from widgets.panes.base import Pane
+from widgets.snapshot import Snapshot
+
+RECORDING_OFF = "○ not recording"  # the recording indicator's place (issue 5)
+
+
+def position_line(snapshot: Snapshot) -> Text:
+    """Token index, stage and layer, how generation ended, and recording state."""
+    c = snapshot.cursor
+    limit = snapshot.settings.max_new_tokens
+    text = Text(f"token {c.token} of ≤{limit}", style="bold")
+    text.append(f" · {c.stage.value}")
+    if c.layer is not None:
+        text.append(f" · layer {c.layer} of {snapshot.n_layers}")
+    if snapshot.done:
+        text.append(f" · ended: {snapshot.end_reason}", style="bold")
+    text.append(f" · {snapshot.model_name} · {snapshot.events} events  ")
+    return text.append(RECORDING_OFF, style="dim")
+
+
+def pipeline_line(snapshot: Snapshot) -> Text:
+    """The five stages with the current one reversed (and its layer)."""
+    text = Text()
+    for index, stage in enumerate(Stage):
+        if index:
+            text.append(" ▸ ", style="dim")
+        label = stage.value
+        if (
+            stage == snapshot.stage == Stage.ATTEND
+            and snapshot.cursor.layer is not None
+        ):
+            label += f" {snapshot.cursor.layer + 1}/{snapshot.n_layers}"
+        current = stage == snapshot.stage
+        text.append(
+            f"[{label}]" if current else label, "bold reverse" if current else ""
+        )
+    return text
+
+
+def settings_line(snapshot: Snapshot) -> Text:
+    """The sampling settings and seed in force for the current token."""
+    s, settings = snapshot.settings.sampler, snapshot.settings
+    return Text(
+        f"temperature {s.temperature:g} · top-k {s.top_k} · top-p {s.top_p:g} · "
+        f"min-p {s.min_p:g} · repetition {s.repetition_penalty:g} · "
+        f"seed {settings.seed}",
+        style="dim",
+    )
+
+
+def breakpoints_line(snapshot: Snapshot) -> Text:
+    """The breakpoints set, or how to set one."""
+    if not snapshot.breakpoints:
+        return Text("○ no breakpoints (x: break at this token, X: add one)", "dim")
+    labels = ", ".join(bp.describe() for bp in snapshot.breakpoints)
+    return Text(f"● breakpoints: {labels}")
+
+
+def text_line(snapshot: Snapshot) -> Text:
+    """The generated tokens so far, each with its probability (⚑ when forced)."""
+    text = Text("generated: ", style="dim")
+    if not snapshot.generated:
+        return text.append("nothing yet", style="dim")
+    for token in snapshot.generated:
+        mark = "⚑" if token.forced else ""
+        text.append(f"{mark}{token.text}")
+        text.append(f"{token.p:.0%} ", style="dim")
+    return text
+
+
+class TimelinePane(Pane):
+    """Position, pipeline, settings, breakpoints, generated text and narration."""
+
+    TITLE = "Timeline"
+    KEY = "6"
+
+    def draw(self, snapshot: Snapshot) -> RenderableType:
+        """Every line of the timeline."""
+        lines: list[RenderableType] = [
+            position_line(snapshot),
+            pipeline_line(snapshot),
+            settings_line(snapshot),
+            breakpoints_line(snapshot),
+            text_line(snapshot),
+        ]
+        if snapshot.note:
+            lines.append(Text(f"✎ {snapshot.note}", style="italic"))
+        return Group(*lines)

@@ -1,0 +1,74 @@
+"""The Tokens pane: the prompt and the continuation as chips, and BPE replayed."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.reactive import reactive
+
+from stepper.session import Stage
+from widgets.draw.chips import TokenChips
+from widgets.draw.merges import MergeReplay
+from widgets.panes.base import Pane, hint
+from widgets.snapshot import Snapshot
+
+
+def current_chip(snapshot: Snapshot) -> int | None:
+    """The chip to highlight: the token just sampled, or the one being read."""
+    if snapshot.stage == Stage.TOKENIZE:
+        return None
+    if snapshot.stage == Stage.SAMPLE:
+        return len(snapshot.chips) - 1
+    return snapshot.query
+
+
+def summary(snapshot: Snapshot) -> Text:
+    """How many tokens the prompt has and how many were generated."""
+    made = len(snapshot.chips) - snapshot.n_prompt
+    return Text(
+        f"prompt {snapshot.n_prompt} tokens · generated {made} · "
+        "chips read text·id; ␣ space, ⏎ newline, <E6> a byte",
+        style="dim",
+    )
+
+
+class TokensPane(Pane):
+    """Token chips with ids; in the Tokenize stage, the BPE merges step by step."""
+
+    TITLE = "Tokens"
+    KEY = "1"
+
+    merges_done: reactive[int] = reactive(-1, repaint=False)
+    """How many merges the replay shows; -1 means all of them."""
+
+    def watch_merges_done(self) -> None:
+        """Redraw the replay at its new step."""
+        self.redraw()
+
+    def draw(self, snapshot: Snapshot) -> RenderableType:
+        """Chips, and the merge replay while tokenizing."""
+        chips = TokenChips(snapshot.chips, current=current_chip(snapshot))
+        if snapshot.stage != Stage.TOKENIZE:
+            return Group(summary(snapshot), chips)
+        return Group(self._replay(snapshot), Text(""), chips)
+
+    def _replay(self, snapshot: Snapshot) -> RenderableType:
+        """The words after `merges_done` merges, or a note when there are none."""
+        encoding = snapshot.encoding
+        if not encoding.merges:
+            return hint("no BPE merges: every piece is already a token")
+        total = len(encoding.merges)
+        done = total if self.merges_done < 0 else min(self.merges_done, total)
+        return Group(
+            MergeReplay(encoding.words, encoding.merges, done),
+            hint("< and > replay the merges one at a time"),
+        )
+
+    def replay_step(self, delta: int) -> None:
+        """Show one merge more (delta 1) or fewer (delta -1)."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return
+        total = len(snapshot.encoding.merges)
+        done = total if self.merges_done < 0 else self.merges_done
+        self.merges_done = max(0, min(total, done + delta))

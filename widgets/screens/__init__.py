@@ -1,0 +1,1 @@
+"""The app's screens: the debugger itself and the small dialogs it opens."""

@@ -1,0 +1,182 @@
+"""What the panes show: a frozen copy of the session's state after each action.
+
+The engine thread builds a `Snapshot` after every action and posts it; panes read
+only snapshots, never the live session, so the UI thread and the engine thread
+never share mutable state. Arrays are the engine's own recorded arrays, shared
+read-only, not copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stepper.breakpoints import Breakpoint
+from stepper.sampler import SampleTrace, StageRecord, check_logits, run_chain
+from stepper.session import Cursor, Session, Settings, Stage
+from stepper.tokenizer import Encoding
+from stepper.transformer import Capture, Transformer
+from widgets.draw.chips import Chip
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One generated token as the timeline lists it."""
+
+    text: str  # readable token text
+    p: float  # probability after the whole sampler chain
+    forced: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The session's state after one action, for the panes to draw."""
+
+    model_name: str
+    n_layers: int  # L
+    n_heads: int  # H
+    cursor: Cursor
+    settings: Settings
+    encoding: Encoding
+    chips: tuple[Chip, ...]  # prompt tokens, then generated ones up to the cursor
+    n_prompt: int
+    capture: Capture | None  # the cursor token's forward pass, once it ran
+    attention: tuple[tuple[int, tuple[np.ndarray, ...]], ...]  # (start, L x [H,t,S])
+    initial: StageRecord | None  # the model's own distribution, from Predict on
+    trace: SampleTrace | None  # the sampler's record, at Sample only
+    similarity: np.ndarray | None  # [Tp, Tp] cosine similarity of prompt embeddings
+    generated: tuple[Generated, ...]
+    breakpoints: tuple[Breakpoint, ...]
+    end_reason: str | None
+    done: bool
+    events: int  # length of the session's history
+    note: str = ""  # the scenario's narration for this stage and token
+    status: str = ""  # what the last action reported (a run's stop reason)
+    error: str = ""  # why the last action failed; the session is as it was
+    running: bool = False  # a long run is still going
+    transformer: Transformer | None = None  # for the logit lens, read-only
+
+    def display(self, token_id: int) -> str:
+        """A token's readable text (whitespace and bytes made visible)."""
+        assert self.transformer is not None
+        return self.transformer.model.tokenizer.display(token_id)
+
+    @property
+    def stage(self) -> Stage:
+        """The cursor's stage."""
+        return self.cursor.stage
+
+    def reached(self, stage: Stage) -> bool:
+        """Whether the cursor's token has reached `stage` (or a later one)."""
+        order = list(Stage)
+        return order.index(self.cursor.stage) >= order.index(stage)
+
+    @property
+    def query(self) -> int | None:
+        """The chip index of the token whose attention row is current."""
+        if self.capture is None:
+            return None
+        return self.capture.start + len(self.capture.ids) - 1
+
+
+def take(
+    session: Session,
+    status: str = "",
+    running: bool = False,
+    note: str = "",
+    error: str = "",
+) -> Snapshot:
+    """Copy what the panes need from `session` (run on the engine thread)."""
+    step = session.current
+    cursor = session.cursor
+    capture = None if step is None or cursor.stage == Stage.TOKENIZE else step.capture
+    trace = step.trace if step is not None and cursor.stage == Stage.SAMPLE else None
+    cfg = session.model.config
+    return Snapshot(
+        model_name=session.model.name,
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        cursor=cursor,
+        settings=session.settings,
+        encoding=session.encoding,
+        chips=_chips(session),
+        n_prompt=len(session.prompt_ids),
+        capture=capture,
+        attention=_attention(session) if capture is not None else (),
+        initial=_initial(session, trace),
+        trace=trace,
+        similarity=_similarity(session),
+        generated=_generated(session),
+        breakpoints=tuple(session.breakpoints),
+        end_reason=session.end_reason,
+        done=session.done,
+        events=len(session.history),
+        note=note,
+        status=status,
+        error=error,
+        running=running,
+        transformer=session.transformer,
+    )
+
+
+def _chips(session: Session) -> tuple[Chip, ...]:
+    """Every token up to the cursor as a chip: the prompt's, then generated ones."""
+    tok = session.model.tokenizer
+    prompt = [Chip(i, tok.display(i)) for i in session.prompt_ids]
+    made = [Chip(i, tok.display(i), generated=True) for i in session.generated_ids]
+    return tuple(prompt + made)
+
+
+def _attention(session: Session) -> tuple[tuple[int, tuple[np.ndarray, ...]], ...]:
+    """Each forward pass's attention up to the cursor's token, oldest first.
+
+    Rows the session dropped to bound memory stay empty, except the cursor's own,
+    which the session recomputes.
+    """
+    last = session.cursor.token
+    rows = []
+    for step in session.steps[: last + 1]:
+        layers = step.capture.attention
+        if step.attention_dropped and step.index == last:
+            layers = session.attention(last)
+        rows.append((step.capture.start, layers))
+    return tuple(rows)
+
+
+def _initial(session: Session, trace: SampleTrace | None) -> StageRecord | None:
+    """The model's own distribution once the cursor reached Predict."""
+    step = session.current
+    if step is None or session.cursor.stage not in (Stage.PREDICT, Stage.SAMPLE):
+        return None
+    if trace is not None:
+        return trace.initial
+    context = session.prompt_ids + session.generated_ids
+    initial, _ = run_chain(check_logits(step.capture.logits), step.settings, context)
+    return initial
+
+
+def _similarity(session: Session) -> np.ndarray | None:
+    """Cosine similarity between the prompt tokens' embeddings: [Tp, Tp].
+
+    This is the one number the app derives itself from recorded arrays; it belongs
+    in the engine (an analysis function beside the logit lens) once there is one.
+    """
+    if not session.steps or session.cursor.stage == Stage.TOKENIZE:
+        return None
+    vectors = session.steps[0].capture.token_embeddings.astype(np.float64)  # [Tp, C]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norms == 0, 1.0, norms)
+    return unit @ unit.T
+
+
+def _generated(session: Session) -> tuple[Generated, ...]:
+    """The generated tokens up to the cursor, with their probabilities."""
+    tok = session.model.tokenizer
+    last = session.cursor.token + (session.cursor.stage == Stage.SAMPLE)
+    out = []
+    for step in session.steps[:last]:
+        if step.trace is not None:
+            text = tok.display(step.trace.token_id)
+            out.append(Generated(text, step.trace.p, step.forced))
+    return tuple(out)
