@@ -51,9 +51,16 @@ def open_gguf(path: Path) -> gguf.GGUFReader:
 
 def _corrupt(path: Path, error: Exception) -> ModelFileError:
     """The error for a file the reader gave up on partway (usually truncated)."""
+    # The reader's own message is about numpy views, not the file: keep it in the log.
+    log.debug("GGUFReader failed on %s: %r", path, error)
+    size = path.stat().st_size
+    if size == 0:
+        return ModelFileError(
+            f"{path}: the file is empty; download or convert it again"
+        )
     return ModelFileError(
-        f"{path}: truncated or corrupt GGUF ({type(error).__name__}: {error}); "
-        "download or convert the file again"
+        f"{path}: truncated or corrupt GGUF (its header or tensor table points past "
+        f"the end of its {size} bytes or is garbled); download or convert it again"
     )
 
 
@@ -89,9 +96,11 @@ def _plain(field: gguf.ReaderField) -> object:
     return value
 
 
-def _key(metadata: Mapping[str, object], key: str, path: Path) -> int | float:
-    """A required numeric metadata value, or a one-line error naming the key."""
-    value = metadata.get(key)
+def _num(
+    metadata: Mapping[str, object], key: str, path: Path, default: float | None = None
+) -> float:
+    """A numeric metadata value (or `default` when absent), else a one-line error."""
+    value = metadata.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ModelFileError(
             f"{path}: metadata key {key!r} is missing or not a number; "
@@ -111,23 +120,24 @@ def config_from_metadata(
             "'gpt2' GGUF models, use one of those"
         )
     _refuse_llama_extras(metadata, path)
-    a = str(arch)
-    n_heads = int(_key(metadata, f"{a}.attention.head_count", path))
-    kv_key = f"{a}.attention.head_count_kv"
-    n_kv = int(_key(metadata, kv_key, path)) if kv_key in metadata else n_heads
-    eps = "layer_norm_rms_epsilon" if a == "llama" else "layer_norm_epsilon"
+
+    def num(key: str, default: float | None = None) -> int:
+        """An integer hyperparameter under this architecture's prefix."""
+        return int(_num(metadata, f"{arch}.{key}", path, default))
+
+    eps = "rms_epsilon" if arch == "llama" else "epsilon"
     return ModelConfig(
-        arch="llama" if a == "llama" else "gpt2",
-        n_layers=int(_key(metadata, f"{a}.block_count", path)),
-        n_embd=int(_key(metadata, f"{a}.embedding_length", path)),
-        n_heads=n_heads,
-        n_kv_heads=n_kv,
-        n_ff=int(_key(metadata, f"{a}.feed_forward_length", path)),
+        arch="llama" if arch == "llama" else "gpt2",
+        n_layers=num("block_count"),
+        n_embd=num("embedding_length"),
+        n_heads=num("attention.head_count"),
+        n_kv_heads=num("attention.head_count_kv", num("attention.head_count")),
+        n_ff=num("feed_forward_length"),
         n_vocab=n_vocab,
-        n_ctx=int(_key(metadata, f"{a}.context_length", path)),
-        norm_eps=float(_key(metadata, f"{a}.attention.{eps}", path)),
-        rope_theta=float(metadata.get(f"{a}.rope.freq_base", 10000.0)),  # type: ignore[arg-type]
-        rope_dim=int(metadata.get(f"{a}.rope.dimension_count", 0)),  # type: ignore[call-overload]
+        n_ctx=num("context_length"),
+        norm_eps=_num(metadata, f"{arch}.attention.layer_norm_{eps}", path),
+        rope_theta=_num(metadata, f"{arch}.rope.freq_base", path, 10000.0),
+        rope_dim=num("rope.dimension_count", 0),
         rope_pairs="adjacent",
     )
 
@@ -140,7 +150,7 @@ def _refuse_llama_extras(metadata: Mapping[str, object], path: Path) -> None:
             f"{path}: llama.rope.scaling.type is {scaling!r}; stepper implements "
             "plain RoPE only, use a model without RoPE scaling"
         )
-    if int(metadata.get("llama.expert_count", 0) or 0) > 0:  # type: ignore[call-overload]
+    if _num(metadata, "llama.expert_count", path, 0) > 0:
         raise UnsupportedModelError(
             f"{path}: llama.expert_count is set (a mixture of experts); stepper "
             "runs dense models only"

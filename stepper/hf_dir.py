@@ -145,17 +145,27 @@ def _require(hf: Mapping[str, object], path: Path, key: str, *allowed: object) -
 
 def _rope_theta(hf: Mapping[str, object], path: Path) -> float:
     """RoPE base, refusing any scaling (it would change every rotation)."""
-    # transformers 5 writes rope settings under rope_parameters; 4.x at the top.
-    params = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
-    if not isinstance(params, dict):
-        params = {}
-    kind = params.get("rope_type", params.get("type", "default"))
-    if kind != "default":
-        raise UnsupportedModelError(
-            f"{path}: rope scaling {kind!r} is set; stepper implements plain RoPE "
-            "only, use a model without rope_scaling"
-        )
-    return float(params.get("rope_theta", hf.get("rope_theta", 10000.0)))
+    # transformers 5 writes rope settings under rope_parameters; 4.x at the top
+    # level with rope_scaling. Either may carry a scaling type.
+    theta = hf.get("rope_theta", 10000.0)
+    for key in ("rope_parameters", "rope_scaling"):
+        params = hf.get(key)
+        kind = _scaling_kind(params)
+        if kind not in (None, "default"):
+            raise UnsupportedModelError(
+                f"{path}: {key} asks for {kind!r} RoPE scaling; stepper implements "
+                "plain RoPE only, use a model without rope scaling"
+            )
+        if isinstance(params, dict):
+            theta = params.get("rope_theta", theta)
+    return float(theta)  # type: ignore[arg-type]
+
+
+def _scaling_kind(params: object) -> object:
+    """The RoPE scaling type a rope_parameters or rope_scaling entry asks for."""
+    if isinstance(params, dict):
+        return params.get("rope_type", params.get("type"))
+    return params
 
 
 def _context(hf: Mapping[str, object], path: Path) -> int:
@@ -309,7 +319,8 @@ def load_hf_dir(directory: Path, name: str | None = None) -> Model:
     tensors, dtypes = read_tensors(directory)
     weights, names = rename(tensors, arch, directory)
     _classifier(weights, _tied(hf, arch), directory)
-    check_weights(weights, config, str(directory))
+    labels = {gguf: key for key, gguf in names.items()}
+    check_weights(weights, config, str(directory), labels)
     tokenizer = _tokenizer(directory, hf)
     types = {names[key]: dtypes[key] for key in names}
     return Model(

@@ -81,9 +81,15 @@ def expected_shapes(config: ModelConfig) -> tuple[dict[str, Shape], dict[str, Sh
 
 
 def check_weights(
-    weights: Mapping[str, np.ndarray], config: ModelConfig, source: str
+    weights: Mapping[str, np.ndarray],
+    config: ModelConfig,
+    source: str,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
-    """Raise a one-line error naming the first tensor that is missing or misshapen."""
+    """Raise a one-line error naming the first tensor that is missing or misshapen.
+
+    `labels` maps a GGUF name to the key the file itself uses, for the message.
+    """
     required, optional = expected_shapes(config)
     for name in required:
         if name not in weights:
@@ -93,28 +99,30 @@ def check_weights(
             )
     known = required | optional
     for name, array in weights.items():
-        _check_one(name, array, known.get(name), source)
-
-
-def _check_one(name: str, array: np.ndarray, shape: Shape | None, source: str) -> None:
-    """Check one tensor's name, shape, dtype and layout."""
-    if shape is None:
-        raise UnsupportedModelError(
-            f"{source}: tensor {name!r} {_unknown_reason(name)}"
+        label = (
+            f"{labels[name]!r} ({name})" if labels and name in labels else repr(name)
         )
+        _check_one(label, array, known.get(name), source)
+
+
+def _check_one(label: str, array: np.ndarray, shape: Shape | None, source: str) -> None:
+    """Check one tensor's name, shape, dtype and layout; `label` names it."""
+    if shape is None:
+        reason = _unknown_reason(label)
+        raise UnsupportedModelError(f"{source}: tensor {label} {reason}")
     if tuple(array.shape) != shape:
         raise ModelFileError(
-            f"{source}: tensor {name!r} has shape {list(array.shape)} but the "
+            f"{source}: tensor {label} has shape {list(array.shape)} but the "
             f"model's configuration implies {list(shape)}; the file and its "
             "configuration disagree, convert it again"
         )
     # The forward pass indexes raw memory with float32 strides; catch a loader slip.
-    assert array.dtype == np.float32 and array.flags.c_contiguous, name
+    assert array.dtype == np.float32 and array.flags.c_contiguous, label
 
 
 def _unknown_reason(name: str) -> str:
     """Why an unexpected tensor stops the load, and what to use instead."""
-    if name.startswith("rope_freqs"):
+    if "rope_freqs" in name:
         return (
             "scales RoPE frequencies (Llama 3.1 style), which stepper does not "
             "implement; use a model without RoPE scaling"
