@@ -79,8 +79,15 @@ def _load_builtin(name: str) -> Model:
         return load_gguf(path, name)
 
 
+_NORMS = {"llama": "RMSNorm", "gpt2": "LayerNorm"}
+
+
 def describe(model: Model) -> list[tuple[str, str]]:
-    """Label/value rows that summarise a model, in display order."""
+    """Label/value rows that summarise a model, in display order.
+
+    The sha256 row hashes the model's files on first use, which takes a few
+    seconds per GB.
+    """
     cfg = model.config
     return [
         ("name", model.name),
@@ -93,11 +100,7 @@ def describe(model: Model) -> list[tuple[str, str]]:
         ("vocabulary", str(cfg.n_vocab)),
         ("context", str(cfg.n_ctx)),
         ("positions", _positions(model)),
-        (
-            "norm",
-            f"{'RMSNorm' if cfg.arch == 'llama' else 'LayerNorm'}, "
-            f"eps {cfg.norm_eps:g}",
-        ),
+        ("norm", f"{_NORMS[cfg.arch]}, eps {cfg.norm_eps:g}"),
         ("parameters", f"{model.n_params:,}"),
         ("tensor types", _type_counts(model.tensor_types)),
         ("tokenizer", _tokenizer_kind(model)),
