@@ -14,6 +14,7 @@ training never makes such pieces.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from stepper.gguf_vocab import GgufMetadata, GgufTokenizer, TokenType, Word
 
 SPACE = "▁"  # U+2581, how SentencePiece spells a space
 UNKNOWN_TEXT = " ⁇ "  # what SentencePiece decodes the unknown token to
+# A byte token's spelling; a byte-typed token spelled otherwise (a damaged
+# vocabulary) decodes as its literal text instead of failing.
+_BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 
 
 class SpmTokenizer(GgufTokenizer):
@@ -59,7 +63,7 @@ class SpmTokenizer(GgufTokenizer):
     def _spell(self, token_id: int) -> bytes:
         """The bytes a token decodes to, worked out once at construction."""
         piece, kind = self.tokens[token_id], self.types[token_id]
-        if kind == TokenType.BYTE and len(piece) == 6 and piece.startswith("<0x"):
+        if kind == TokenType.BYTE and _BYTE_PIECE.fullmatch(piece):
             return bytes([int(piece[3:5], 16)])
         if kind == TokenType.CONTROL:
             return b""
