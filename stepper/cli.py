@@ -4,8 +4,11 @@
     stepper inspect MODEL                                what a model file holds
     stepper tokenize --model REF TEXT                    tokens, ids and merges
     stepper trace [SCENARIO] [flags]                     the whole pipeline, headless
+    stepper replay FILE [--check]                        replay a recording
+    stepper export FILE --to cast|md|html|svg            share a recording
 
-A mistake in the user's input prints one line on stderr and exits with status 2.
+A mistake in the user's input prints one line on stderr and exits with status 2;
+`replay --check` exits with status 1 when today's engine differs from the recording.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from stepper.errors import StepperError
 
 log = logging.getLogger("stepper")
 
-SUBCOMMANDS = ("inspect", "tokenize", "trace")
+SUBCOMMANDS = ("inspect", "tokenize", "trace", "replay", "export")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +56,8 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int | None]]:
         "inspect": commands.inspect,
         "tokenize": commands.tokenize,
         "trace": commands.trace,
+        "replay": commands.replay_recording,
+        "export": commands.export,
     }
 
 
@@ -68,6 +73,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def _open_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="scenario file or built-in name")
     _model_and_prompt(p)
+    _record_arguments(p)
     p.epilog = "subcommands: " + ", ".join(SUBCOMMANDS) + " (stepper SUBCOMMAND -h)"
 
 
@@ -92,6 +98,39 @@ def _trace_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, metavar="S")
     p.add_argument("--top", type=int, default=5, metavar="N", help="candidates shown")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
+    _record_arguments(p)
+
+
+def _record_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--record", metavar="FILE", help="record the session into FILE")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+
+def _replay_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a recording written with --record")
+    p.add_argument(
+        "--check", action="store_true",
+        help="replay headless; exit 1 naming the first step that differs",
+    )  # fmt: skip
+    p.add_argument("--model", metavar="REF", help="the recorded model, if moved")
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    from stepper.export import FORMATS
+
+    p.add_argument("file", help="a recording written with --record")
+    p.add_argument("--to", choices=FORMATS, required=True, help="the output format")
+    p.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="file to write (default: FILE with the format's suffix); svg with "
+        "several steps writes OUT-007.svg and so on",
+    )  # fmt: skip
+    p.add_argument(
+        "--steps", metavar="N,M", help="svg: steps to draw (default: narrated, last)"
+    )
+    p.add_argument("--width", type=int, default=100, help="cast and svg columns")
+    p.add_argument("--model", metavar="REF", help="the recorded model, if moved")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
 
 
 def _model_and_prompt(p: argparse.ArgumentParser) -> None:
@@ -104,6 +143,8 @@ _ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "inspect": _inspect_arguments,
     "tokenize": _tokenize_arguments,
     "trace": _trace_arguments,
+    "replay": _replay_arguments,
+    "export": _export_arguments,
 }
 
 _DESCRIPTIONS = {
@@ -111,6 +152,8 @@ _DESCRIPTIONS = {
     "inspect": "Show a model's architecture, sizes, vocabulary and tensor types.",
     "tokenize": "Show how a model's tokenizer splits text: tokens, ids and merges.",
     "trace": "Run the whole pipeline headless and print it stage by stage.",
+    "replay": "Replay a recording in the terminal app, or check it headless.",
+    "export": "Write a recording as an asciinema cast, Markdown, HTML or SVG.",
 }
 
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import AbstractContextManager, nullcontext
+from inspect import signature
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
 
 from stepper.cli import console
+from stepper.errors import RecordingError
 from stepper.load import describe, load_model
 from stepper.tokenizer import replay
+
+if TYPE_CHECKING:
+    from stepper.recording import Recorder
+    from stepper.replay import Replayer
+    from stepper.session import Session
 
 
 def inspect(options: argparse.Namespace) -> int:
@@ -69,10 +79,11 @@ def trace(options: argparse.Namespace) -> int:
     from stepper.trace import print_text, write_jsonl
 
     session = session_from_options(options)
-    if options.format == "jsonl":
-        write_jsonl(session, sys.stdout, options.top)
-    else:
-        print_text(session, console(), options.top)
+    with _recording(options, session):
+        if options.format == "jsonl":
+            write_jsonl(session, sys.stdout, options.top)
+        else:
+            print_text(session, console(), options.top)
     return 0
 
 
@@ -86,5 +97,85 @@ def open_app(options: argparse.Namespace) -> int:
     except ImportError as error:
         print(f"stepper: the terminal app could not start ({error})", file=sys.stderr)
         return 1
-    run_app(session)
+    if options.record and "recorder" not in signature(run_app).parameters:
+        print(
+            "stepper: the terminal app cannot record yet (widgets.app.run_app takes "
+            "no recorder); record headless with stepper trace --record FILE",
+            file=sys.stderr,
+        )
+        return 1
+    with _recording(options, session) as recorder:
+        if recorder is None:
+            run_app(session)
+        else:
+            run_app(session, recorder=recorder)
     return 0
+
+
+def _recording(
+    options: argparse.Namespace, session: Session
+) -> AbstractContextManager[Recorder | None]:
+    """Record the session into `--record FILE` while the block runs, if given."""
+    if not options.record:
+        return nullcontext()
+    from stepper.recording import Recorder
+
+    return Recorder.open(options.record, session, overwrite=options.force)
+
+
+def replay_recording(options: argparse.Namespace) -> int:
+    """Replay a recording in the app, or check it headless (--check)."""
+    from stepper.replay import Replayer
+
+    replayer = Replayer.open(options.file, options.model)
+    for note in replayer.recording.notes:
+        print(f"stepper: note: {note}", file=sys.stderr)
+    if options.check:
+        return _check(replayer)
+    try:
+        from widgets.app import run_replay
+    except ImportError as error:
+        print(f"stepper: the replay app could not start ({error})", file=sys.stderr)
+        return 1
+    run_replay(replayer)
+    return 0
+
+
+def _check(replayer: Replayer) -> int:
+    """Replay headless; 1 at the first difference from the recording."""
+    for step in replayer:
+        if step.difference is not None:
+            print(f"stepper: {step.difference}", file=sys.stderr)
+            return 1
+    path = replayer.recording.path
+    console().print(f"{escape(str(path))}: {len(replayer)} events replayed, all match")
+    return 0
+
+
+def export(options: argparse.Namespace) -> int:
+    """Write a recording as a cast, Markdown, HTML or SVG screenshots."""
+    from stepper.export import default_output
+    from stepper.export import export as write
+    from stepper.replay import Replayer
+
+    replayer = Replayer.open(options.file, options.model)
+    output = Path(options.output or default_output(Path(options.file), options.to))
+    written = write(
+        replayer, options.to, output, steps=_steps(options.steps),
+        width=options.width, overwrite=options.force,
+    )  # fmt: skip
+    for path in written:
+        print(path)
+    return 0
+
+
+def _steps(text: str | None) -> list[int] | None:
+    """`--steps 3,7,12` as numbers."""
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise RecordingError(
+            f"--steps {text}: not a list of step numbers; write them like 3,7,12"
+        ) from None
