@@ -330,7 +330,7 @@ class Session:
         if step.trace is not None and forced is None:
             return
         rng = np.random.default_rng([step.seed, step.index])
-        context = self.prompt_ids + [s.token_id for s in self.steps[: step.index]]
+        context = self.prompt_ids + self._sampled(step.index)
         trace = sample(step.capture.logits, step.settings, rng, context, forced=forced)
         step.trace = trace.compact(TRACE_CANDIDATES)
         step.forced = forced is not None
@@ -339,11 +339,19 @@ class Session:
 
     def _text_of(self, index: int) -> str:
         """The text completed by token `index`, holding back unfinished bytes."""
-        ids = [s.token_id for s in self.steps[: index + 1]]
+        ids = self._sampled(index + 1)
         tok = self.model.tokenizer
         before = _complete_utf8(b"".join(tok.token_bytes(i) for i in ids[:-1]))
         after = _complete_utf8(b"".join(tok.token_bytes(i) for i in ids))
         return after[len(before) :]
+
+    def _sampled(self, count: int) -> list[int]:
+        """The ids of the first `count` tokens, every one of them already sampled."""
+        ids = []
+        for step in self.steps[:count]:
+            assert step.token_id is not None, "tokens before the cursor are sampled"
+            ids.append(step.token_id)
+        return ids
 
     def _check_end(self, step: TokenStep) -> None:
         """Decide whether generation ends with this token, and why."""

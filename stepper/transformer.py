@@ -47,6 +47,11 @@ class Capture:
     logits: np.ndarray  # [V]  at the last position
 
 
+# The residual stream entering layer 0, the token embeddings and the learned
+# position embeddings (None for RoPE models), each [T, C].
+_Embedded = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
 class KVCache:
     """Keys and values of every layer for the positions seen so far."""
 
@@ -103,7 +108,7 @@ class Transformer:
         x, _, _ = self._run(ids, None)
         return self.logits(x[-1])
 
-    def _run(self, ids: list[int], rec: _Recorder | None) -> tuple[np.ndarray, ...]:
+    def _run(self, ids: list[int], rec: _Recorder | None) -> _Embedded:
         """Embed and run every layer, updating the cache: x, tok, pos, each [T, C]."""
         start = self.cache.length
         self._reserve(start + len(ids))
@@ -139,7 +144,7 @@ class Transformer:
         if needed > self.cache.capacity:
             self.cache.grow(min(n_ctx, max(needed, 2 * self.cache.capacity)))
 
-    def _embed(self, ids: list[int], start: int) -> tuple[np.ndarray, ...]:
+    def _embed(self, ids: list[int], start: int) -> _Embedded:
         """Token (and learned position) embeddings: x, tok, pos, each [T, C]."""
         vocab = self.config.n_vocab
         bad = [i for i in ids if not 0 <= i < vocab]
