@@ -132,3 +132,14 @@ def test_context_overflow_is_a_clear_error(model):
         t.forward([1] * 2049)
     with pytest.raises(StepperError, match="outside the vocabulary"):
         t.forward([9999])
+
+
+def test_second_real_model_decodes_its_known_story():
+    """BabyLlama (dim 128, GQA 8/4, 105-token vocabulary) from its GGUF copy."""
+    from pathlib import Path
+
+    baby = load_model(Path(__file__).parent / "data/babyllama/babyllama-tok105.gguf")
+    tok = baby.tokenizer
+    text = tok.decode(greedy(baby, [tok.bos_id], 120))
+    expected = "Once upon a time, there was a little girl named Lily. She loved to play"
+    assert text.startswith(expected), text
