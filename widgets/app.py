@@ -14,7 +14,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from stepper.scenario import Scenario
 from stepper.session import Session
 from widgets.keys import ALL
 from widgets.opening import Opened, open_scenario
@@ -34,7 +33,6 @@ class StepperApp(App[None]):
         self,
         session: Session | None = None,
         *,
-        scenario: Scenario | None = None,
         factory: Factory | None = None,
         opener: Callable[[str], Opened] = open_scenario,
     ) -> None:
@@ -42,7 +40,6 @@ class StepperApp(App[None]):
         if session is None and factory is None:
             factory = open_scenario
         self.session = session
-        self.scenario = scenario
         self.factory = factory
         self.opener = opener
 
@@ -50,7 +47,7 @@ class StepperApp(App[None]):
         """The debugger screen, loading the session first if it was not given."""
         factory = self.factory
         start = None if factory is None else (lambda _session: factory())
-        return MainScreen(self.session, self.scenario, self.opener, start)
+        return MainScreen(self.session, self.opener, start)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's own commands, then every debugger action by its description."""
@@ -65,11 +62,6 @@ class StepperApp(App[None]):
             )
 
 
-def run_app(
-    session: Session | None = None,
-    *,
-    scenario: Scenario | None = None,
-    factory: Factory | None = None,
-) -> None:
+def run_app(session: Session | None = None, *, factory: Factory | None = None) -> None:
     """Open the debugger on `session` (or on what `factory` opens) and wait."""
-    StepperApp(session, scenario=scenario, factory=factory).run()
+    StepperApp(session, factory=factory).run()

@@ -15,9 +15,8 @@ from collections import deque
 from collections.abc import Callable
 
 from stepper.errors import StepperError
-from stepper.scenario import Scenario
 from stepper.session import Session
-from widgets.opening import Opened, narration
+from widgets.opening import Opened, narration, title
 from widgets.snapshot import Snapshot, take
 
 log = logging.getLogger(__name__)
@@ -35,12 +34,10 @@ class Engine:
     def __init__(
         self,
         session: Session | None,
-        scenario: Scenario | None,
         publish: Callable[[Snapshot], None],
         fail: Callable[[str], None],
     ) -> None:
         self.session = session
-        self.scenario = scenario
         self.publish = publish
         self.fail = fail
         self.stop = threading.Event()
@@ -48,6 +45,7 @@ class Engine:
         self._lock = threading.Lock()
         self._draining = False
         self._last_progress = 0.0
+        self.serial = 0  # the serial number of the latest snapshot published
 
     @property
     def busy(self) -> bool:
@@ -89,25 +87,19 @@ class Engine:
             log.info("action failed: %s", failure)
             result, error = None, str(failure)
         if isinstance(result, Opened):
-            self.session, self.scenario = result.session, result.scenario
-            result = f"opened {self._title()}"
+            self.session = result.session
+            result = f"opened {title(self.session)}"
         if self.session is None:
             self.fail(error or "no session is open")
             return
         self.publish(self._take(status=result or "", error=error))
 
-    def _take(self, **fields: object) -> Snapshot:
+    def _take(self, status: str, error: str = "", running: bool = False) -> Snapshot:
         """A snapshot of the session with the scenario's narration for it."""
         assert self.session is not None
-        note = narration(self.scenario, self.session.cursor)
-        return take(self.session, note=note, **fields)  # type: ignore[arg-type]
-
-    def _title(self) -> str:
-        """What was opened, for the status line."""
-        assert self.session is not None
-        if self.scenario is None or self.scenario.source is None:
-            return self.session.model.name
-        return f"{self.scenario.title} on {self.session.model.name}"
+        self.serial += 1
+        note = narration(self.session)
+        return take(self.session, status, running, note, error, self.serial)
 
     def should_stop(self) -> bool:
         """A run's stop check: True once interrupted; publishes progress meanwhile."""

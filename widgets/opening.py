@@ -1,57 +1,47 @@
-"""Turning a scenario (or a model and a prompt) into a session for the app.
+"""Opening sessions from the app: a scenario, or a model with a prompt.
 
-Building a session from a scenario is the command line's job too; this module does
-only what the app needs and should call the engine's own builder once it has one.
+The engine's `stepper.scenario_session` builds the session; this module only
+names what the app opens and finds the scenario's narration for a cursor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stepper.load import load_model
 from stepper.scenario import DEFAULT_SCENARIO, Scenario, load_scenario
-from stepper.session import Cursor, Session, Settings
+from stepper.scenario_session import session_from_scenario
+from stepper.session import Session
 
 
 @dataclass(frozen=True)
 class Opened:
-    """A new session, with the scenario it came from (for its narration)."""
+    """A session just opened, to replace the app's current one."""
 
     session: Session
-    scenario: Scenario | None = None
-
-
-def session_for(scenario: Scenario) -> Session:
-    """Load the scenario's model and start a session with its settings."""
-    settings = Settings(
-        prompt=scenario.prompt,
-        sampler=scenario.sampler,
-        seed=scenario.seed,
-        max_new_tokens=scenario.max_new_tokens,
-        stop=scenario.stop,
-    )
-    session = Session(load_model(scenario.model), settings)
-    for bp in scenario.breakpoints:
-        session.add_breakpoint(bp.kind, bp.value)
-    return session
 
 
 def open_scenario(ref: str = DEFAULT_SCENARIO) -> Opened:
-    """Open a scenario file or built-in scenario name."""
-    scenario = load_scenario(ref)
-    return Opened(session_for(scenario), scenario)
+    """Open a scenario file or a built-in scenario name."""
+    return Opened(session_from_scenario(load_scenario(ref)))
 
 
 def open_model(model: str, prompt: str | None = None) -> Opened:
-    """Open a model on the default scenario's settings, with `prompt` if given."""
-    scenario = Scenario(model=model)
-    if prompt is not None:
-        scenario = Scenario(model=model, prompt=prompt)
-    return Opened(session_for(scenario), scenario)
+    """Open a model on plain default settings, with `prompt` if given."""
+    scenario = Scenario().with_overrides(model=model, prompt=prompt)
+    return Opened(session_from_scenario(scenario))
 
 
-def narration(scenario: Scenario | None, cursor: Cursor) -> str:
-    """The scenario's notes for the cursor's stage and token, joined."""
+def narration(session: Session) -> str:
+    """The session's scenario notes for the cursor's stage and token, joined."""
+    scenario, cursor = session.scenario, session.cursor
     if scenario is None:
         return ""
     return " ".join(scenario.notes_for(cursor.stage.value, cursor.token))
+
+
+def title(session: Session) -> str:
+    """What is open: the scenario's title (if from a file) and the model."""
+    scenario = session.scenario
+    if scenario is None or scenario.source is None:
+        return session.model.name
+    return f"{scenario.title} on {session.model.name}"

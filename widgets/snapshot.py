@@ -54,6 +54,7 @@ class Snapshot:
     note: str = ""  # the scenario's narration for this stage and token
     status: str = ""  # what the last action reported (a run's stop reason)
     error: str = ""  # why the last action failed; the session is as it was
+    serial: int = 0  # counts the engine's snapshots, so a reader knows the newest
     running: bool = False  # a long run is still going
     transformer: Transformer | None = None  # for the logit lens, read-only
 
@@ -86,6 +87,7 @@ def take(
     running: bool = False,
     note: str = "",
     error: str = "",
+    serial: int = 0,
 ) -> Snapshot:
     """Copy what the panes need from `session` (run on the engine thread)."""
     step = session.current
@@ -115,6 +117,7 @@ def take(
         note=note,
         status=status,
         error=error,
+        serial=serial,
         running=running,
         transformer=session.transformer,
     )

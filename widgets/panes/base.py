@@ -19,6 +19,7 @@ def hint(text: str) -> Text:
 class Pane(VerticalScroll):
     """A titled pane whose body is redrawn from the latest `Snapshot`."""
 
+    ALLOW_MAXIMIZE = True
     TITLE = ""
     KEY = ""  # the number key that shows this pane
 

@@ -113,10 +113,10 @@ class PredictPane(Pane):
     TITLE = "Predict / Sample"
     KEY = "4"
 
-    selected: reactive[int | None] = reactive(None, repaint=False)
+    stage_shown: reactive[int | None] = reactive(None, repaint=False)
     """The sampler stage whose bars are shown (0 = logits); None: the last one."""
 
-    def watch_selected(self) -> None:
+    def watch_stage_shown(self) -> None:
         """Redraw the bars of the newly selected stage."""
         self.redraw()
 
@@ -139,7 +139,7 @@ class PredictPane(Pane):
     def _sampled(self, trace: SampleTrace, display: Display) -> RenderableType:
         """The stage table, the selected stage's bars and the cumulative strip."""
         records = (trace.initial, *trace.stages)
-        index = len(records) - 1 if self.selected is None else self.selected
+        index = len(records) - 1 if self.stage_shown is None else self.stage_shown
         index = min(index, len(records) - 1)
         before = records[max(0, index - 1)]
         record = records[index]
@@ -169,5 +169,5 @@ class PredictPane(Pane):
         if snapshot is None or snapshot.trace is None:
             return
         count = len(snapshot.trace.stages) + 1
-        current = count - 1 if self.selected is None else self.selected
-        self.selected = (current + delta) % count
+        current = count - 1 if self.stage_shown is None else self.stage_shown
+        self.stage_shown = (current + delta) % count

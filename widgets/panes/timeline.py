@@ -19,7 +19,7 @@ def position_line(snapshot: Snapshot) -> Text:
     text = Text(f"token {c.token} of ≤{limit}", style="bold")
     text.append(f" · {c.stage.value}")
     if c.layer is not None:
-        text.append(f" · layer {c.layer} of {snapshot.n_layers}")
+        text.append(f" · layer {c.layer} of 0–{snapshot.n_layers - 1}")
     if snapshot.done:
         text.append(f" · ended: {snapshot.end_reason}", style="bold")
     text.append(f" · {snapshot.model_name} · {snapshot.events} events  ")
@@ -37,7 +37,7 @@ def pipeline_line(snapshot: Snapshot) -> Text:
             stage == snapshot.stage == Stage.ATTEND
             and snapshot.cursor.layer is not None
         ):
-            label += f" {snapshot.cursor.layer + 1}/{snapshot.n_layers}"
+            label += f" {snapshot.cursor.layer}"
         current = stage == snapshot.stage
         text.append(
             f"[{label}]" if current else label, "bold reverse" if current else ""
@@ -84,13 +84,12 @@ class TimelinePane(Pane):
 
     def draw(self, snapshot: Snapshot) -> RenderableType:
         """Every line of the timeline."""
-        lines: list[RenderableType] = [
-            position_line(snapshot),
-            pipeline_line(snapshot),
-            settings_line(snapshot),
-            breakpoints_line(snapshot),
-            text_line(snapshot),
-        ]
+        lines: list[RenderableType] = [position_line(snapshot), pipeline_line(snapshot)]
         if snapshot.note:
             lines.append(Text(f"✎ {snapshot.note}", style="italic"))
+        lines += [
+            text_line(snapshot),
+            breakpoints_line(snapshot),
+            settings_line(snapshot),
+        ]
         return Group(*lines)

@@ -18,7 +18,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 
 from stepper.errors import StepperError
-from stepper.scenario import Scenario
 from stepper.session import Session, Stage
 from widgets import actions
 from widgets.engine import Action, Engine
@@ -105,12 +104,11 @@ class MainScreen(Screen[None]):
     def __init__(
         self,
         session: Session | None,
-        scenario: Scenario | None,
         opener: Opener,
         start: Action | None,
     ) -> None:
         super().__init__()
-        self.engine = Engine(session, scenario, self._publish, self._fail)
+        self.engine = Engine(session, self._publish, self._fail)
         self.opener = opener
         self.start = start
         self.snapshot: Snapshot | None = None
@@ -269,7 +267,7 @@ class MainScreen(Screen[None]):
         snapshot = self.snapshot
         if snapshot is None or snapshot.initial is None:
             return []
-        record = snapshot.trace.final if snapshot.trace else snapshot.initial
+        record = snapshot.initial  # the model's own ranking: any token may be forced
         return [
             (c.token_id, snapshot.display(c.token_id), c.prob) for c in record.top(12)
         ]
@@ -347,7 +345,7 @@ class MainScreen(Screen[None]):
         elif self.maximized is pane:
             self.minimize()
         else:
-            self.maximize(pane)
+            self.maximize(pane, container=False)
 
     def action_help(self) -> None:
         """Show every key."""

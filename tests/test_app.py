@@ -1,0 +1,394 @@
+"""Pilot tests of the terminal app: every key and action, on the built-in model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, Tabs
+
+from stepper.session import Stage
+from widgets.app import StepperApp
+from widgets.engine import Engine
+from widgets.keys import ALL
+from widgets.opening import open_model, open_scenario
+from widgets.panes.attention import AttentionPane
+from widgets.panes.base import Pane
+from widgets.panes.predict import PredictPane
+from widgets.panes.tokens import TokensPane
+from widgets.screens.main import MainScreen, StatusLine
+from widgets.snapshot import Snapshot
+
+WIDE, NARROW = (160, 50), (80, 24)
+
+
+def story_app() -> StepperApp:
+    """The app on the default scenario: stories260k, greedy, "Once upon a time"."""
+    return StepperApp(factory=open_scenario)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until the engine thread is idle and its newest snapshot is drawn."""
+    screen = main(pilot)
+    for _ in range(2000):
+        await pilot.pause()
+        snapshot, engine = screen.snapshot, screen.engine
+        drawn = snapshot is not None and snapshot.serial == engine.serial
+        if not engine.busy and (drawn or screen.query_one(StatusLine).error):
+            break
+        await asyncio.sleep(0.005)
+    await pilot.pause()
+
+
+async def keys(pilot: Pilot, *pressed: str) -> Snapshot:
+    """Press keys one by one, settling before and after each; the latest snapshot."""
+    await settle(pilot)
+    for key in pressed:
+        await pilot.press(key)
+        await settle(pilot)
+    return main(pilot).snapshot  # type: ignore[return-value]
+
+
+def main(pilot: Pilot) -> MainScreen:
+    """The debugger screen (under any open dialog)."""
+    screen = pilot.app.screen_stack[0]
+    assert isinstance(screen, MainScreen)
+    return screen
+
+
+def status(pilot: Pilot) -> StatusLine:
+    """The status line."""
+    return main(pilot).query_one(StatusLine)
+
+
+async def answer(pilot: Pilot, text: str) -> Snapshot:
+    """Type `text` into the open dialog's input and press Enter."""
+    field = pilot.app.screen.query_one(Input)
+    field.focus()
+    field.value = text
+    await pilot.press("enter")
+    await settle(pilot)
+    return main(pilot).snapshot  # type: ignore[return-value]
+
+
+# -- opening -----------------------------------------------------------------------
+
+
+async def test_opens_at_tokenize_on_the_default_scenario():
+    """With no arguments the story scenario opens at Tokenize with its note."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot)
+        assert snapshot.stage == Stage.TOKENIZE
+        assert [c.text for c in snapshot.chips][:2] == ["<s>", "␣Once"]
+        assert "five tokens" in snapshot.note
+
+
+async def test_a_given_session_opens_without_a_factory():
+    """run_app(session) from the command line draws that session."""
+    session = open_model("stories260k", "The dog").session
+    async with StepperApp(session).run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot)
+        assert snapshot.settings.prompt == "The dog"
+
+
+# -- moving ------------------------------------------------------------------------
+
+
+async def test_step_goes_through_every_stage_and_into_attend():
+    """s: Tokenize → Embed → Attend layer 0 … 4 → Predict → Sample."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        seen = []
+        for _ in range(8):
+            snapshot = await keys(pilot, "s")
+            seen.append((snapshot.stage.value, snapshot.cursor.layer))
+        assert seen[:3] == [("Embed", None), ("Attend", 0), ("Attend", 1)]
+        assert seen[-2:] == [("Predict", None), ("Sample", None)]
+
+
+async def test_step_over_takes_attend_as_a_whole():
+    """o at Embed goes to Attend with no layer, then to Predict."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot, "o", "o")
+        assert (snapshot.stage, snapshot.cursor.layer) == (Stage.ATTEND, None)
+        assert (await keys(pilot, "o")).stage == Stage.PREDICT
+
+
+async def test_back_returns_to_the_exact_earlier_state():
+    """b after a step shows the same capture as before the step."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        before = await keys(pilot, "n", "n")
+        after = await keys(pilot, "b", "b", "b", "n")
+        assert after.cursor == before.cursor
+        assert after.trace is before.trace
+
+
+async def test_next_token_and_back_token():
+    """n goes to the next token's Sample; B to the previous one's."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot, "n", "n", "n")
+        assert (snapshot.cursor.token, snapshot.stage) == (2, Stage.SAMPLE)
+        assert len(snapshot.generated) == 3
+        snapshot = await keys(pilot, "B")
+        assert (snapshot.cursor.token, snapshot.stage) == (1, Stage.SAMPLE)
+
+
+async def test_back_at_the_start_says_so():
+    """b at Tokenize of the first token reports that nothing is earlier."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot, "b")
+        assert snapshot.status == "already at the start"
+
+
+async def test_run_stops_at_the_scenario_breakpoint():
+    """r runs to the story's entropy breakpoint and says which one stopped it."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot, "r")
+        assert snapshot.status.startswith("stopped at breakpoint: entropy >")
+        assert snapshot.stage == Stage.PREDICT
+
+
+async def test_run_to_end_ignores_breakpoints():
+    """R runs to the end of generation."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot, "R")
+        assert snapshot.done and snapshot.end_reason is not None
+        assert snapshot.status.startswith("ran to the end")
+        assert (await keys(pilot, "s")).status.startswith("generation has ended")
+
+
+async def test_escape_interrupts_a_long_run(monkeypatch):
+    """Esc stops a run between stages; the UI stays responsive meanwhile."""
+    slow = Engine.should_stop
+
+    def crawl(self: Engine) -> bool:
+        time.sleep(0.01)
+        return slow(self)
+
+    monkeypatch.setattr(Engine, "should_stop", crawl)
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot)
+        await pilot.press("R")  # run to the end: 40 tokens, ~2 s at this pace
+        await pilot.pause(0.2)
+        assert main(pilot).engine.busy
+        await pilot.press("escape")
+        await settle(pilot)
+        snapshot = main(pilot).snapshot
+        assert snapshot is not None and snapshot.status == "run stopped"
+        assert not snapshot.done
+
+
+async def test_toggle_and_add_breakpoints():
+    """x sets then clears a breakpoint here; X adds one typed as KIND VALUE."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot, "x")
+        assert [bp.describe() for bp in snapshot.breakpoints][-1] == "at token 0"
+        snapshot = await keys(pilot, "x")
+        assert "at token 0" not in [bp.describe() for bp in snapshot.breakpoints]
+        await keys(pilot, "X")
+        snapshot = await answer(pilot, "top_prob_below 0.4")
+        assert snapshot.breakpoints[-1].describe() == "top p < 0.4"
+
+
+async def test_a_malformed_breakpoint_is_an_error_line():
+    """X with nonsense shows one line and changes nothing."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "X")
+        await answer(pilot, "sometimes 3")
+        assert "is not KIND VALUE" in status(pilot).error
+
+
+# -- sampling ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "name", "typed", "expected"),
+    [
+        ("t", "temperature", "1.5", 1.5),
+        ("k", "top_k", "5", 5),
+        ("p", "top_p", "0.5", 0.5),
+        ("m", "min_p", "0.1", 0.1),
+    ],
+)
+async def test_sampler_settings_from_their_keys(key, name, typed, expected):
+    """t, k, p and m ask for a value and apply it from the cursor's token on."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "n", key)
+        snapshot = await answer(pilot, typed)
+        assert getattr(snapshot.settings.sampler, name) == expected
+        assert snapshot.trace is not None
+        assert getattr(snapshot.trace.settings, name) == expected
+
+
+async def test_seed_from_its_key():
+    """d asks for the seed."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "d")
+        assert (await answer(pilot, "7")).settings.seed == 7
+
+
+async def test_changing_the_temperature_changes_the_distribution():
+    """+ raises the temperature; the final probabilities flatten."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "t")
+        cold = await answer(pilot, "0.5")
+        cold = await keys(pilot, "n")
+        warm = await keys(pilot, "+", "+", "+", "+", "+")
+        assert warm.settings.sampler.temperature == pytest.approx(1.0)
+        assert cold.trace is not None and warm.trace is not None
+        assert warm.trace.final.probs[0] < cold.trace.final.probs[0]
+        lower = await keys(pilot, "-")
+        assert lower.settings.sampler.temperature == pytest.approx(0.9)
+
+
+async def test_a_bad_setting_is_an_error_line_and_keeps_the_session():
+    """Typing a word for the temperature shows an error; nothing changes."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        before = await keys(pilot, "n", "t")
+        after = await answer(pilot, "warm")
+        assert "is not a number" in status(pilot).error
+        assert after is before
+        await keys(pilot, "t")
+        await answer(pilot, "-1")
+        assert "temperature" in status(pilot).error
+        assert main(pilot).snapshot.settings.sampler.temperature == 0
+
+
+async def test_force_a_candidate_from_the_list():
+    """f lists the candidates; Enter on the second forces it."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        first = await keys(pilot, "n", "f")
+        options = pilot.app.screen.query_one(OptionList)
+        options.focus()
+        options.highlighted = 1
+        await pilot.press("enter")
+        snapshot = await keys(pilot)
+        assert snapshot.trace is not None and snapshot.trace.forced
+        assert first.trace is not None
+        assert snapshot.trace.token_id == int(first.trace.initial.ids[1])
+        assert snapshot.generated[-1].forced
+
+
+async def test_force_a_typed_token():
+    """f then typing ␣cat forces that token; an unknown one is an error line."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "n", "f")
+        snapshot = await answer(pilot, "#300")
+        assert snapshot.trace is not None and snapshot.trace.token_id == 300
+        await keys(pilot, "f")
+        await answer(pilot, "no-such-token-here")
+        assert "no token is spelt" in status(pilot).error
+
+
+# -- session -----------------------------------------------------------------------
+
+
+async def test_edit_the_prompt_restarts_at_tokenize():
+    """e asks for a prompt; the session starts again at Tokenize."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "n", "e")
+        snapshot = await answer(pilot, "The cat sat")
+        assert snapshot.stage == Stage.TOKENIZE
+        assert snapshot.settings.prompt == "The cat sat"
+
+
+async def test_open_another_scenario():
+    """ctrl+o opens a shipped scenario by name."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "ctrl+o")
+        snapshot = await answer(pilot, "temperature")
+        assert snapshot.status.startswith("opened Temperature from 0 to 2")
+
+
+async def test_a_scenario_that_fails_keeps_the_current_session(tmp_path):
+    """A broken scenario file shows its one-line error; the story stays open."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('prompt = "x"\ntemperature = "hot"\n')
+    async with story_app().run_test(size=WIDE) as pilot:
+        before = await keys(pilot, "n", "ctrl+o")
+        await answer(pilot, str(bad))
+        assert "bad.toml:2" in status(pilot).error
+        assert main(pilot).snapshot.cursor == before.cursor
+
+
+# -- view --------------------------------------------------------------------------
+
+
+async def test_layer_and_head_keys_change_the_attention_pane_only():
+    """] [ . , and a change what Attention shows without a new snapshot."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        snapshot = await keys(pilot, "n")
+        pane = main(pilot).query_one(AttentionPane)
+        await keys(pilot, "]", "]", ".", "full_stop", "comma")
+        assert (pane.shown_layer, pane.shown_head) == (2, 1)
+        await keys(pilot, "[", "a")
+        assert (pane.shown_layer, pane.shown_head) == (1, None)
+        assert main(pilot).snapshot is snapshot
+
+
+async def test_values_merges_and_sampler_stage_keys():
+    """v shows numbers; < > replay merges; ( ) choose the sampler stage."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "<", "<")
+        tokens = main(pilot).query_one(TokensPane)
+        total = len(main(pilot).snapshot.encoding.merges)
+        assert tokens.merges_done == total - 2
+        await keys(pilot, ">")
+        assert tokens.merges_done == total - 1
+        await keys(pilot, "n", "v", "(")
+        assert main(pilot).query_one(AttentionPane).show_values
+        assert main(pilot).query_one(PredictPane).stage_shown == 4
+
+
+async def test_help_lists_every_key():
+    """? opens the help with every binding; Esc closes it."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "question_mark")
+        text = str(pilot.app.screen.query(".help-dialog Static").last().render())
+        assert pilot.app.screen.__class__.__name__ == "HelpScreen"
+        assert text
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, MainScreen)
+
+
+async def test_every_action_is_in_the_command_palette():
+    """Each binding's description is a system command."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot)
+        titles = {c.title for c in pilot.app.get_system_commands(pilot.app.screen)}
+        assert {b.description for b in ALL} <= titles
+
+
+async def test_number_keys_maximize_a_pane_when_wide():
+    """3 maximizes Attention; 3 again (or Esc) restores the grid."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        await keys(pilot, "n", "3")
+        assert main(pilot).maximized is main(pilot).query_one(AttentionPane)
+        await keys(pilot, "escape")
+        assert main(pilot).maximized is None
+
+
+# -- small and colourless terminals ------------------------------------------------
+
+
+async def test_narrow_terminal_shows_one_pane_and_tabs():
+    """At 80x24 one pane shows at a time; it follows the stage; number keys switch."""
+    async with story_app().run_test(size=NARROW) as pilot:
+        await keys(pilot, "s")
+        shown = [p.id for p in main(pilot).query(Pane) if p.display]
+        assert main(pilot).query_one(Tabs).display
+        assert shown == ["embeddings"]
+        await keys(pilot, "4")
+        assert [p.id for p in main(pilot).query(Pane) if p.display] == ["predict"]
+
+
+async def test_unicode_prompt_keeps_the_layout():
+    """Emoji and Hebrew in the prompt render inside the Tokens pane."""
+    async with story_app().run_test(size=NARROW) as pilot:
+        await keys(pilot, "e")
+        await answer(pilot, "שלום 😀 friends")
+        await keys(pilot, "1")
+        pane = main(pilot).query_one(TokensPane)
+        assert pane.region.width <= NARROW[0]
+        assert main(pilot).snapshot.stage == Stage.TOKENIZE
