@@ -232,6 +232,8 @@ def test_a_missing_model_path_or_unknown_name_is_refused_at_its_line(tmp_path):
         ),
         ('model = ""\n', 1, 'model = "" is empty'),
         ("notes = 3\n", 1, "notes = 3 has the wrong type; use an array of tables"),
+        ('prompt = """\nseed = 1\n"""\nseed = -1\n', 4, "seed = -1 is out of range"),
+        ("prompt = '''\n[x]\n'''  # [[notes]]\nseed = 1.5\n", 4, "seed = 1.5 has"),
     ],
 )
 def test_top_level_mistakes_name_file_key_and_line(tmp_path, text, line, words):
