@@ -12,7 +12,7 @@ byte-identical files.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stepper.breakpoints import Breakpoint
@@ -34,11 +34,12 @@ RUN_STOPS = {
 class Section:
     """One recorded event: what it did and what it showed."""
 
-    number: int  # 1-based, as in the recording
+    number: int  # 1-based, as in the recording; 0 is where the session started
     action: str  # "Next token", "Set temperature = 1.2", ...
     view: View  # where the event left the session
     generated: Table | None  # the tokens it sampled, when it sampled several
     frames: tuple[View, ...]  # every stage it passed, ending with `view`
+    new_notes: bool = True  # False when the previous section showed the same notes
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,18 @@ def walkthrough(replayer: Replayer, frames: bool = False) -> Walkthrough:
     """Replay everything into sections; with `frames`, every stage passed too."""
     recording = replayer.recording
     replayer.restart()
-    sections = []
+    start = build_view(replayer.session, replayer.session.cursor)
+    sections = [Section(0, "Start", start, None, (start,))]
     for step in replayer:
         if step.difference is not None:
             raise RecordingError(
                 f"{step.difference}; the export would not show what was recorded "
                 "(stepper replay --check tells more)"
             )
-        sections.append(_section(replayer.session, step, frames))
+        section = _section(replayer.session, step, frames)
+        if _same_notes(sections[-1].view, section.view):
+            section = replace(section, new_notes=False)
+        sections.append(section)
     scenario = replayer.session.scenario
     title = f"Recording {recording.path.stem}"
     if scenario is not None:
@@ -72,6 +77,14 @@ def walkthrough(replayer: Replayer, frames: bool = False) -> Walkthrough:
     return Walkthrough(
         title, description, _summary(recording), _notes(recording), tuple(sections)
     )
+
+
+def _same_notes(before: View, after: View) -> bool:
+    """Whether two views show the same narration for the same stage and token."""
+    same_place = before.cursor.token == after.cursor.token and (
+        before.cursor.stage == after.cursor.stage
+    )
+    return same_place and before.notes == after.notes
 
 
 def _section(session: Session, step: ReplayStep, frames: bool) -> Section:
@@ -127,7 +140,7 @@ def _generated(session: Session, step: ReplayStep) -> Table:
         )
         rows.append((str(s.index), str(trace.token_id), tok.display(trace.token_id),
                      f"{trace.p:.4f}", how))  # fmt: skip
-    columns = ("token", "id", "text", "p", "draw")
+    columns = ("#", "id", "token", "p", "draw")
     return Table(f"Tokens sampled ({len(rows)})", columns, tuple(rows),
                  (True, True, False, True, False))  # fmt: skip
 

@@ -92,7 +92,8 @@ def _section(section: Section, explain: bool) -> list[str]:
     if explain:
         parts.append(f'<p class="help">{escape(view.help)}</p>')
     parts += [
-        f'<p class="note"><strong>Note.</strong> {escape(n)}</p>' for n in view.notes
+        f'<p class="note"><strong>Note.</strong> {escape(n)}</p>'
+        for n in (view.notes if section.new_notes else ())
     ]
     if section.generated is not None:
         parts.append(_table(section.generated))

@@ -57,7 +57,7 @@ def _section(section: Section, explain: bool) -> list[str]:
     lines = [f"## {section.number}. {escape(section.action)} → {view.label}", ""]
     if explain:
         lines += [f"*{escape(view.help)}*", ""]
-    for note in view.notes:
+    for note in view.notes if section.new_notes else ():
         lines += [f"> **Note.** {escape(note)}", ""]
     if section.generated is not None:
         lines += _table(section.generated)

@@ -45,9 +45,11 @@ def render(view: View, heading: str) -> RenderableType:
     for note in view.notes:
         parts.append(Panel(Text(note), title="Note", title_align="left",
                            border_style="green", box=box.ROUNDED))  # fmt: skip
-    parts.append(_chips(view.chips))
+    parts += [_chips(view.chips), Text("")]
     parts += [_fact(fact) for fact in view.facts]
-    parts += [_table(table) for table in view.tables]
+    for table in view.tables:
+        # The title as its own line: a table's title wraps at the table's width.
+        parts += [Text(""), Text(table.title, style="bold"), _table(table)]
     return Group(*parts)
 
 
@@ -66,13 +68,12 @@ def _chips(chips: tuple[Chip, ...]) -> Text:
         text.append(f"… {len(chips) - MAX_CHIPS} earlier  ", style="dim")
     for chip in chips[-MAX_CHIPS:]:
         text.append(chip.text, style=CHIP_STYLES[chip.role])
-        text.append(f"{chip.token_id} ", style="dim")
+        text.append(f" {chip.token_id}  ", style="dim")
     return text
 
 
 def _table(table: Table) -> RichTable:
-    rich = RichTable(title=table.title, title_justify="left", box=box.SIMPLE_HEAD,
-                     pad_edge=False, title_style="bold")  # fmt: skip
+    rich = RichTable(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name, numeric in zip(table.columns, table.numeric, strict=True):
         rich.add_column(name, justify="right" if numeric else "left", no_wrap=True)
     for r, row in enumerate(table.rows):
@@ -127,7 +128,14 @@ def cast(walk: Walkthrough, width: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-_MOVES = ("Step", "Step over", "Back one stage", "Next token", "Back one token")
+_MOVES = (
+    "Start",
+    "Step",
+    "Step over",
+    "Back one stage",
+    "Next token",
+    "Back one token",
+)
 
 
 def _hold(view: View, final: bool) -> int:
@@ -142,7 +150,7 @@ def _event(ms: int, code: str, data: str) -> str:
 
 def default_steps(walk: Walkthrough) -> list[int]:
     """The steps worth a screenshot: those with narration, and the last one."""
-    chosen = [s.number for s in walk.sections if s.view.notes]
+    chosen = [s.number for s in walk.sections if s.view.notes and s.new_notes]
     last = walk.sections[-1].number if walk.sections else None
     return chosen + ([last] if last is not None and last not in chosen else [])
 

@@ -163,14 +163,15 @@ def _attend(
     if cursor.layer is None:
         rows = [_attended(f"L{n}", w[:, -1, :].mean(axis=0), names) for n, w in
                 enumerate(weights)]  # fmt: skip
-        title = "Where the last position attends, mean over heads, per layer"
+        where = "per layer (mean over heads)"
         first = "layer"
     else:
         layer = weights[cursor.layer]
         rows = [_attended(f"H{h}", layer[h, -1, :], names) for h in range(len(layer))]
-        title = f"Where the last position attends in layer {cursor.layer}, per head"
+        where = f"in layer {cursor.layer}, per head"
         first = "head"
-    columns = (first, "1st", "2nd", "3rd", "entropy")
+    title = f"Where the last position attends, {where}: token@position weight"
+    columns = (first, "most attended", "2nd", "3rd", "entropy")
     table = Table(title, columns, tuple(rows), (False, False, False, False, True))
     norms = step.capture.residual_norms[:, -1]
     done = len(norms) - 1 if cursor.layer is None else cursor.layer + 1
@@ -249,6 +250,8 @@ def _chain(trace: SampleTrace) -> Table:
     for record in trace.stages:
         value = getattr(trace.settings, record.name)
         setting = f"{value:g}" if record.active else f"{value:g} (off)"
+        if record.name == "temperature" and value == 0:
+            setting = "0 (greedy)"
         kept = f"{record.n_before} → {record.n_survivors}"
         rows.append((SETTING_LABELS[record.name], setting, kept, _cutoff(record)))
     columns = ("stage", "setting", "kept", "cut at")
