@@ -18,7 +18,7 @@ from pathlib import Path
 from stepper.breakpoints import Breakpoint
 from stepper.errors import RecordingError
 from stepper.export_view import SETTING_LABELS, Table, View, build_view
-from stepper.recording import Recording
+from stepper.recording_read import Recording
 from stepper.replay import Replayer, ReplayStep
 from stepper.session import Cursor, Event, Session, Stage
 

@@ -1,4 +1,4 @@
-"""Recordings: a session's events as JSON Lines, written as they happen, read back.
+"""Recordings: a session's events as JSON Lines, written as they happen.
 
 A recording is UTF-8 JSON Lines, one object a line, each with a `type`:
 
@@ -18,7 +18,8 @@ A recording is UTF-8 JSON Lines, one object a line, each with a `type`:
 - `stop`, the last line when recording stopped cleanly.
 
 Each line is flushed as it is written, so a killed process leaves every completed
-line readable; a reader ignores an unfinished last line and says so.
+line readable; `stepper.recording_read` reads a recording back, ignoring an
+unfinished last line with a note, and `stepper.replay` replays and checks it.
 """
 
 from __future__ import annotations
@@ -161,47 +162,6 @@ def top_logits(logits: np.ndarray, n: int) -> tuple[tuple[int, float], ...]:
     finite = np.flatnonzero(np.isfinite(logits))
     order = finite[np.argsort(-logits[finite], kind="stable")[:n]]
     return tuple((int(i), round(float(logits[i]), 6)) for i in order)
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line after the header: an event, a state or the stop mark."""
-
-    number: int  # line number in the file, the header being 1
-    type: str  # "event", "state" or "stop"
-    n: int  # the event's number; for a state or stop, the events before it
-    event: Event | None = None
-    cursor: Cursor | None = None  # None: not recorded (before recording started)
-    tokens: tuple[TokenRecord, ...] = ()
-
-    @property
-    def checked(self) -> bool:
-        """Whether the line records a result a replay can be checked against."""
-        return self.cursor is not None
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A recording read back: its header, its lines, and what the reader noticed."""
-
-    path: Path
-    header: Header
-    lines: tuple[Line, ...]
-    notes: tuple[str, ...]  # e.g. a torn last line that was ignored
-
-    @property
-    def events(self) -> tuple[Line, ...]:
-        """The event lines, in order."""
-        return tuple(line for line in self.lines if line.type == "event")
-
-    @property
-    def stopped(self) -> bool:
-        """Whether recording was stopped cleanly (not killed mid-session)."""
-        return bool(self.lines) and self.lines[-1].type == "stop"
-
-    def where(self, line: int) -> str:
-        """A `file:line` prefix for messages."""
-        return f"{self.path}:{line}"
 
 
 class Tracker:
@@ -391,12 +351,3 @@ def _create(path: Path, overwrite: bool) -> IO[str]:
             f"{path}: cannot be created ({error.strerror}); record into a folder "
             "you can write to"
         ) from None
-
-
-def read_recording(path: str | Path) -> Recording:
-    """Read a recording, ignoring (with a note) a last line cut off mid-write."""
-    # The parser lives in its own module to keep this one short; it imports this
-    # module's types, so it is imported here rather than at the top.
-    from stepper.recording_read import parse
-
-    return parse(Path(path))

@@ -8,6 +8,7 @@ other line that is not what the format says is a `RecordingError` naming it.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,8 @@ from stepper.recording import (
     FORMAT,
     FORMAT_VERSION,
     Header,
-    Line,
     ModelIdentity,
     Origin,
-    Recording,
     TokenRecord,
 )
 from stepper.sampler import SamplerSettings
@@ -30,8 +29,50 @@ from stepper.session import Cursor, Event, Settings, Stage
 _EDITED = "the file was edited or damaged; record it again"
 
 
-def parse(path: Path) -> Recording:
-    """Read and check every line of the recording at `path`."""
+@dataclass(frozen=True)
+class Line:
+    """One line after the header: an event, a state or the stop mark."""
+
+    number: int  # line number in the file, the header being 1
+    type: str  # "event", "state" or "stop"
+    n: int  # the event's number; for a state or stop, the events before it
+    event: Event | None = None
+    cursor: Cursor | None = None  # None: not recorded (before recording started)
+    tokens: tuple[TokenRecord, ...] = ()
+
+    @property
+    def checked(self) -> bool:
+        """Whether the line records a result a replay can be checked against."""
+        return self.cursor is not None
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording read back: its header, its lines, and what the reader noticed."""
+
+    path: Path
+    header: Header
+    lines: tuple[Line, ...]
+    notes: tuple[str, ...]  # e.g. a torn last line that was ignored
+
+    @property
+    def events(self) -> tuple[Line, ...]:
+        """The event lines, in order."""
+        return tuple(line for line in self.lines if line.type == "event")
+
+    @property
+    def stopped(self) -> bool:
+        """Whether recording was stopped cleanly (not killed mid-session)."""
+        return bool(self.lines) and self.lines[-1].type == "stop"
+
+    def where(self, line: int) -> str:
+        """A `file:line` prefix for messages."""
+        return f"{self.path}:{line}"
+
+
+def read_recording(path: str | Path) -> Recording:
+    """Read a recording, ignoring (with a note) a last line cut off mid-write."""
+    path = Path(path)
     chunks = _read(path).split(b"\n")
     notes = []
     tail = chunks.pop()  # what follows the last newline: empty unless cut off
@@ -49,11 +90,11 @@ def parse(path: Path) -> Recording:
     header = _header(f"{path}:{first}", _json(path, first, header_bytes))
     lines = [_line(f"{path}:{n}", n, _json(path, n, c)) for n, c in numbered[1:]]
     _check_order(path, lines)
-    recording = Recording(path, header, tuple(lines), tuple(notes))
-    if not recording.stopped:
+    if not lines or lines[-1].type != "stop":
+        events = sum(line.type == "event" for line in lines)
         notes.append(
             f"{path}: recording was not stopped cleanly (the program ended during "
-            f"it); it holds {len(recording.events)} events"
+            f"it); it holds {events} events"
         )
     return Recording(path, header, tuple(lines), tuple(notes))
 

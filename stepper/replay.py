@@ -17,16 +17,22 @@ from stepper.errors import RecordingError, StepperError
 from stepper.load import load_model
 from stepper.model import Model
 from stepper.recording import (
-    Line,
-    Recording,
     TokenRecord,
     Tracker,
     describe_cursor,
-    read_recording,
     sampled_tokens,
     scenario_of,
 )
+from stepper.recording_read import Line, Recording, read_recording
 from stepper.session import Cursor, Session, TokenStep
+
+__all__ = [
+    "Recording",
+    "ReplayStep",
+    "Replayer",
+    "load_recorded_model",
+    "read_recording",
+]
 
 # Logits from another machine's BLAS may differ in the last float32 bits; anything
 # a reader could see (three decimals) is far above this.

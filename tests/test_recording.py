@@ -20,8 +20,8 @@ from stepper.recording import (
     Origin,
     Recorder,
     RecordingExistsError,
-    read_recording,
 )
+from stepper.recording_read import read_recording
 from stepper.replay import Replayer
 from stepper.sampler import SamplerSettings
 from stepper.scenario import builtin_scenarios, load_scenario
