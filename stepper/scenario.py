@@ -44,6 +44,7 @@ from stepper.breakpoints import KINDS, Breakpoint
 from stepper.errors import ScenarioError
 from stepper.load import BUILTIN_MODELS
 from stepper.sampler import SamplerSettings, setting_problem
+from stepper.toml_lines import KeyLines
 
 DEFAULT_SCENARIO = "story"
 DEFAULT_MODEL = "stories260k"
@@ -221,7 +222,7 @@ def load_scenario(ref: str | Path) -> Scenario:
     """Read a scenario from a built-in name (like "story") or a TOML file."""
     path = _scenario_path(ref)
     text = _read(path)
-    where = _Locator(path, text)
+    where = KeyLines(path, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -273,7 +274,7 @@ def _syntax_error(path: Path, text: str, message: str) -> ScenarioError:
     return ScenarioError(f"{path}:{last}: not valid TOML: {what} (at the end)")
 
 
-def _build(data: dict[str, Any], where: _Locator) -> Scenario:
+def _build(data: dict[str, Any], where: KeyLines) -> Scenario:
     """Check every top-level key and value, then assemble the scenario."""
     for key, value in data.items():
         if key not in _KEYS:
@@ -292,7 +293,7 @@ def _build(data: dict[str, Any], where: _Locator) -> Scenario:
     return scenario
 
 
-def _check_model(model: str, given: str | None, where: _Locator) -> None:
+def _check_model(model: str, given: str | None, where: KeyLines) -> None:
     """Refuse an unknown built-in name or a path to nothing, at `model`'s line."""
     if os.path.isabs(model):
         if not os.path.exists(model):
@@ -310,7 +311,7 @@ def _check_model(model: str, given: str | None, where: _Locator) -> None:
         )
 
 
-def _breakpoint(table: dict[str, Any], i: int, where: _Locator) -> Breakpoint:
+def _breakpoint(table: dict[str, Any], i: int, where: KeyLines) -> Breakpoint:
     """One `[[breakpoints]]` table, which must hold exactly one condition."""
     label, place = f"breakpoint {i + 1}", ("breakpoints", i)
     _check_table(table, _BREAKPOINT_RULES, label, place, where)
@@ -324,7 +325,7 @@ def _breakpoint(table: dict[str, Any], i: int, where: _Locator) -> Breakpoint:
     return Breakpoint(kind, table[kind])
 
 
-def _note(table: dict[str, Any], i: int, where: _Locator) -> Note:
+def _note(table: dict[str, Any], i: int, where: KeyLines) -> Note:
     """One `[[notes]]` table, which must hold a stage and a text."""
     label, place = f"note {i + 1}", ("notes", i)
     _check_table(table, _NOTE_RULES, label, place, where)
@@ -339,7 +340,7 @@ def _check_table(
     rules: dict[str, _Rule],
     label: str,
     place: tuple[str | int, ...],
-    where: _Locator,
+    where: KeyLines,
 ) -> None:
     """Refuse an unknown key or a bad value in one table of an array."""
     for key, value in table.items():
@@ -364,91 +365,3 @@ def _show(value: object, width: int = 60) -> str:
     """A value about as TOML writes it, shortened to `width` characters."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-# Lines with strings blanked out (same length) and comments cut, as the scanner sees.
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'')
-_HEADER = re.compile(r"\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*")
-_KEY = re.compile(r"""\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*(?=[=.])""")
-_INLINE_TABLE = re.compile(r"\{([^{}]*)\}")
-_INNER_KEY = re.compile(r"([A-Za-z0-9_-]+)\s*=")
-
-
-class _Locator:
-    """Finds the line each key was written on, since tomllib gives no positions.
-
-    Keys are paths: ("top_p",), ("breakpoints", 2) for the third `[[breakpoints]]`
-    table or inline table, ("breakpoints", 2, "on_token") for a key inside it.
-    """
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines: dict[tuple[str | int, ...], int] = {}
-        self.table: tuple[str | int, ...] = ()
-        self.counts: dict[tuple[str, ...], int] = {}
-        self.array: tuple[str | int, ...] = ()  # the array whose items are being read
-        self.depth = 0  # open brackets of a multi-line array
-        self.items = 0  # inline tables seen in that array so far
-        self.string = ""  # the delimiter of the multi-line string being read
-        for number, raw in enumerate(text.splitlines(), 1):
-            self._read(number, raw)
-
-    def error(self, keys: tuple[str | int, ...], message: str) -> ScenarioError:
-        """A one-line error at the line of `keys`, or of the nearest enclosing key."""
-        for end in range(len(keys), 0, -1):
-            if keys[:end] in self.lines:
-                return ScenarioError(f"{self.path}:{self.lines[keys[:end]]}: {message}")
-        return ScenarioError(f"{self.path}: {message}")
-
-    def _read(self, number: int, raw: str) -> None:
-        """Index one line of the file."""
-        if self.string:
-            if self.string in raw:
-                self.string = ""
-            return
-        code = self._code(raw)
-        if self.depth:
-            self._items(number, code)
-        elif header := _HEADER.fullmatch(code):
-            self._header(number, header[1], header[2])
-        elif key := _KEY.match(code):
-            name = raw[key.start(1) : key.end(1)].strip("\"'")
-            self._key(number, name, code[key.end() :])
-
-    def _code(self, raw: str) -> str:
-        """`raw` with strings blanked and the comment cut; notes an open string."""
-        for quotes in ('"""', "'''"):
-            if raw.count(quotes) % 2:
-                self.string = quotes
-                raw = raw[: raw.index(quotes)]
-        code = _STRING.sub(lambda m: m[0][0] + "_" * (len(m[0]) - 2) + m[0][0], raw)
-        return code.split("#", 1)[0]
-
-    def _header(self, number: int, brackets: str, name: str) -> None:
-        """Enter a `[table]` or the next `[[array]]` table."""
-        path = tuple(part.strip().strip("\"'") for part in name.split("."))
-        if brackets == "[[":
-            count = self.counts[path] = self.counts.get(path, -1) + 1
-            self.table = (*path, count)
-        else:
-            self.table = path
-        self.lines.setdefault(self.table, number)
-
-    def _key(self, number: int, name: str, rest: str) -> None:
-        """Record a key; if its value is an array, read the inline tables in it."""
-        path = (*self.table, name)
-        self.lines.setdefault(path, number)
-        value = rest.lstrip().removeprefix("=").lstrip()
-        if value.startswith("["):
-            self.array, self.items = path, 0
-            self._items(number, value)
-
-    def _items(self, number: int, code: str) -> None:
-        """Record the inline tables on one line of an array, and its brackets."""
-        for body in _INLINE_TABLE.findall(code):
-            item = (*self.array, self.items)
-            self.lines.setdefault(item, number)
-            for key in _INNER_KEY.findall(body):
-                self.lines.setdefault((*item, key), number)
-            self.items += 1
-        self.depth += code.count("[") - code.count("]")
