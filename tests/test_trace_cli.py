@@ -95,3 +95,22 @@ def test_inspect_and_tokenize(capsys):
     assert status == 0 and "llama" in out and "512" in out and "F32" in out
     status, out, _ = run(capsys, "tokenize", "--model", "stories260k", "Once upon")
     assert status == 0 and "▁Once" in out and "merges" in out and "403" in out
+
+
+def shipped_scenarios() -> list[str]:
+    from stepper.scenario import builtin_scenarios
+
+    return sorted(builtin_scenarios())
+
+
+def test_at_least_five_scenarios_ship():
+    assert len(shipped_scenarios()) >= 5
+
+
+@pytest.mark.parametrize("name", shipped_scenarios())
+def test_each_shipped_scenario_runs_headless(capsys, name):
+    lines = jsonl(capsys, name)
+    assert lines[0]["type"] == "prompt" and lines[-1]["type"] == "end"
+    assert len(lines) > 2, "the scenario generates at least one token"
+    status, out, _ = run(capsys, "trace", name)
+    assert status == 0 and "end:" in out
