@@ -258,7 +258,7 @@ def test_merge_replay_of_a_real_encoding():
     total = len(encoding.merges)
     first = text_lines(MergeReplay(encoding.words, encoding.merges, 0))
     last = text_lines(MergeReplay(encoding.words, encoding.merges, total))
-    assert first[0].startswith("before any merge")
+    assert first[0].startswith("BPE before any merge")
     assert last[0].startswith(f"merge {total} of {total}")
     assert last[1] == "␣Once│␣upon│␣a│␣time│"
 

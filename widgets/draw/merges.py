@@ -62,10 +62,10 @@ class MergeReplay:
         """Which merge this is, and what it joined."""
         total = len(self.merges)
         if self.done == 0:
-            return f"before any merge: characters (or bytes); {total} merges to go"
+            return f"BPE before any merge: characters · {total} merges to go (press >)"
         last = self.merges[self.done - 1]
         left, right = self.show(last.left), self.show(last.right)
-        return f"merge {self.done} of {total}: {left} + {right} → {left}{right}"
+        return f"merge {self.done} of {total} (< >): {left} + {right} → {left}{right}"
 
     def _style(self, word: int, position: int) -> Style:
         """Reverse the piece made by the latest merge; underline the others."""

@@ -70,10 +70,10 @@ def entropy_line(entropies: Sequence[float], head: int | None) -> Text:
 
 def legend_line(scale: Scale) -> Text:
     """What each shade stands for, in attention weight."""
-    text = Text("weight: ", style="dim")
+    text = Text("weight ", style="dim")
     for shade, label in scale.legend():
-        text.append(f"{shade} {label}  ", style="dim")
-    return text.append("blank: masked (a later key)", style="dim")
+        text.append(f"{shade}{label} ", style="dim")
+    return text.append("blank: a later key (masked)", style="dim")
 
 
 class AttentionPane(Pane):
@@ -81,6 +81,7 @@ class AttentionPane(Pane):
 
     TITLE = "Attention"
     KEY = "3"
+    TAB = "Attention"
 
     shown_layer: reactive[int] = reactive(0, repaint=False)
     """The layer shown (the cursor's layer while stepping into Attend)."""

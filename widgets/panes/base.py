@@ -22,6 +22,7 @@ class Pane(VerticalScroll):
     ALLOW_MAXIMIZE = True
     TITLE = ""
     KEY = ""  # the number key that shows this pane
+    TAB = ""  # the short name on its tab when panes collapse into tabs
 
     snapshot: reactive[Snapshot | None] = reactive(
         None, repaint=False, always_update=True

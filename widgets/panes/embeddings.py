@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
 
@@ -16,6 +17,7 @@ from widgets.snapshot import Snapshot
 
 LABEL_WIDTH = 8
 SIGNED_CELL = 3  # sign, shade and a gap
+SIMILARITY_TOKENS = 8  # the prompt's last tokens compared, at most
 
 
 def fold(vector: np.ndarray, width: int) -> np.ndarray:
@@ -43,6 +45,7 @@ class EmbeddingsPane(Pane):
 
     TITLE = "Embeddings"
     KEY = "2"
+    TAB = "Embed"
 
     show_values: reactive[bool] = reactive(False, repaint=False)
     """Whether cells print their numbers instead of symbols."""
@@ -52,30 +55,51 @@ class EmbeddingsPane(Pane):
         self.redraw()
 
     def draw(self, snapshot: Snapshot) -> RenderableType:
-        """The vector, the position vector if the model learns one, similarity."""
+        """The vector (and position vector) beside the prompt's similarity."""
         capture = snapshot.capture
         if capture is None or not snapshot.reached(Stage.EMBED):
             return hint("embeddings appear at the Embed stage: press s to step")
         width, _ = self.room
-        per_row = max(4, (width - 2) // (5 if self.show_values else SIGNED_CELL))
-        parts: list[RenderableType] = [self._vector(snapshot, per_row)]
-        if capture.position_embeddings is not None:
-            parts.append(self._vector_of(capture.position_embeddings[-1], per_row))
-        parts.append(self._similarity(snapshot, width))
-        return Group(*parts)
+        tokens = snapshot.similarity.shape[0] if snapshot.similarity is not None else 0
+        cell = 6 if self.show_values else SIGNED_CELL
+        shown = max(1, min(SIMILARITY_TOKENS, tokens))
+        right = LABEL_WIDTH + 2 + shown * cell
+        left = width - right - 2
+        if left < 24:  # too narrow for two columns: one under the other
+            return Group(
+                self._vectors(snapshot, width), self._similarity(snapshot, width)
+            )
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(width=left)
+        grid.add_column(width=right)
+        grid.add_row(self._vectors(snapshot, left), self._similarity(snapshot, right))
+        return Group(self._title(snapshot), grid)
 
-    def _vector(self, snapshot: Snapshot, per_row: int) -> RenderableType:
-        """The token embedding of the current query token, with its norm."""
+    def _title(self, snapshot: Snapshot) -> Text:
+        """Which token, how wide its vector, and the residual norm per layer."""
         capture = snapshot.capture
         assert capture is not None and snapshot.query is not None
         chip = snapshot.chips[snapshot.query]
-        norms = capture.residual_norms[:, -1]  # [L+1]
-        title = Text.assemble(
-            (f"token embedding of ▶{chip.text}·{chip.token_id}", "bold"),
+        norms = " ".join(f"{n:.1f}" for n in capture.residual_norms[:, -1])  # [L+1]
+        return Text.assemble(
+            (f"▶{chip.text}·{chip.token_id}", "bold"),
             f" · C = {capture.token_embeddings.shape[1]}",
-            f" · residual norm by layer: {' '.join(f'{n:.1f}' for n in norms)}",
+            (f" · residual norm by layer: {norms}", "dim"),
         )
-        return Group(title, self._vector_of(capture.token_embeddings[-1], per_row))
+
+    def _vectors(self, snapshot: Snapshot, width: int) -> RenderableType:
+        """The token embedding, and the position embedding if the model learns one."""
+        capture = snapshot.capture
+        assert capture is not None
+        per_row = max(4, (width - 1) // (6 if self.show_values else SIGNED_CELL))
+        parts: list[RenderableType] = [
+            Text("token embedding", "bold"),
+            self._vector_of(capture.token_embeddings[-1], per_row),
+        ]
+        if capture.position_embeddings is not None:
+            parts.append(Text("position embedding", "bold"))
+            parts.append(self._vector_of(capture.position_embeddings[-1], per_row))
+        return Group(*parts)
 
     def _vector_of(self, vector: np.ndarray, per_row: int) -> Heatmap:
         """A vector folded into rows, coloured on a symmetric scale."""
@@ -89,7 +113,7 @@ class EmbeddingsPane(Pane):
         if matrix is None:
             return hint("no prompt embeddings yet")
         cell = 6 if self.show_values else SIGNED_CELL
-        size = max(1, min(12, (width - LABEL_WIDTH - 2) // cell))
+        size = max(1, min(SIMILARITY_TOKENS, (width - LABEL_WIDTH - 2) // cell))
         keep = window(matrix.shape[0], matrix.shape[0] - 1, size)
         labels = [snapshot.chips[i].text for i in keep]
         heatmap = Heatmap(
@@ -101,5 +125,5 @@ class EmbeddingsPane(Pane):
             number=signed,
             label_width=LABEL_WIDTH,
         )
-        title = Text("cosine similarity of the prompt's token embeddings", "bold")
-        return Group(Text(""), title, heatmap)
+        title = Text("cosine similarity", "bold")
+        return Group(title, heatmap)

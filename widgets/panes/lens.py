@@ -61,6 +61,7 @@ class LensPane(Pane):
 
     TITLE = "Logit lens"
     KEY = "5"
+    TAB = "Lens"
 
     @dataclass
     class Ready(Message):

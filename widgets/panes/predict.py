@@ -15,7 +15,8 @@ from widgets.panes.base import Pane, hint
 from widgets.snapshot import Snapshot
 
 Display = Callable[[int], str]
-ROWS = 8  # candidates per stage
+ROWS = 8  # candidates per stage when the pane's height does not say
+CDF_LINES = 6  # the cumulative strip and the hint under it
 LABELS = {
     "logits": "logits",
     "repetition_penalty": "repetition penalty",
@@ -45,15 +46,18 @@ def cutoff_text(record: StageRecord) -> str:
 
 
 def stage_bars(
-    before: StageRecord, record: StageRecord, display: Display, chosen: int | None
+    before: StageRecord,
+    record: StageRecord,
+    display: Display,
+    chosen: int | None,
+    n: int = ROWS,
 ) -> list[Bar]:
-    """Bars for the candidates going into a stage, marked kept or cut by it."""
+    """Bars for the top `n` candidates going into a stage, kept or cut by it."""
     if record.n_survivors == record.n_before:
-        rows = record.top(ROWS)
-        return [_bar(c, display, True, chosen) for c in rows]
+        return [_bar(c, display, True, chosen) for c in record.top(n)]
     cut = record.n_survivors
-    rows = before.top(ROWS)
-    if ROWS <= cut < len(before.ids):
+    rows = before.top(n)
+    if n <= cut < len(before.ids):
         rows.append(before.top(cut + 1)[-1])  # the first one cut, to show where
     bars = []
     for candidate in rows:
@@ -76,20 +80,26 @@ def _bar(candidate: Candidate, display: Display, kept: bool, chosen: int | None)
 
 
 def stage_table(trace: SampleTrace, selected: int) -> Text:
-    """One line per stage: setting, tokens kept, cut-off; the selected marked ▶."""
+    """One line per active stage: setting, tokens kept, cut-off; selected marked ▶.
+
+    Stages whose setting turns them off share one line at the end.
+    """
     records = (trace.initial, *trace.stages)
-    text = Text(f"  {'stage':<20}{'setting':<12}{'tokens kept':<16}cut-off\n", "dim")
+    text = Text(f"  {'stage':<20}{'setting':<12}{'tokens kept':<14}cut-off", "dim")
     for index, record in enumerate(records):
+        if not record.active:
+            continue
         kept = f"{record.n_survivors}"
         if record.n_survivors != record.n_before:
             kept = f"{record.n_before} → {record.n_survivors}"
         setting = setting_text(trace, record.name)
-        if not record.active:
-            setting, kept = "off", ""
         mark = "▶ " if index == selected else "  "
-        line = f"{mark}{LABELS[record.name]:<20}{setting:<12}{kept:<16}"
+        line = f"{mark}{LABELS[record.name]:<20}{setting:<12}{kept:<14}"
         style = "bold reverse" if index == selected else ""
-        text.append(line + cutoff_text(record) + "\n", style=style)
+        text.append("\n" + line + cutoff_text(record), style=style)
+    off = [LABELS[r.name] for r in records if not r.active]
+    if off:
+        text.append("\n  off: " + ", ".join(off), style="dim")
     return text
 
 
@@ -101,7 +111,7 @@ def draw_line(trace: SampleTrace, display: Display) -> CdfStrip:
     if bounds and bounds[-1] < 1.0 - 1e-9:  # the trace keeps only the top slots
         bounds.append(1.0)
         labels.append("…")
-    how = "greedy: temperature 0 keeps only the most likely token"
+    how = "temperature 0 is greedy, the most likely token is taken"
     if trace.forced:
         how = f"forced: you chose {display(trace.token_id)}"
     return CdfStrip(bounds, labels, chosen=trace.rank, u=trace.u, how=how)
@@ -112,6 +122,7 @@ class PredictPane(Pane):
 
     TITLE = "Predict / Sample"
     KEY = "4"
+    TAB = "Predict"
 
     stage_shown: reactive[int | None] = reactive(None, repaint=False)
     """The sampler stage whose bars are shown (0 = logits); None: the last one."""
@@ -125,38 +136,42 @@ class PredictPane(Pane):
         initial = snapshot.initial
         if initial is None:
             return hint("predictions appear at the Predict stage: press s to step")
-        display = snapshot.display
         if snapshot.trace is None:
-            entropy = entropy_bits(initial.probs)
-            title = Text.assemble(
-                ("the model's next-token distribution", "bold"),
-                f" · entropy {entropy:.2f} bits · top p {initial.probs[0]:.2%}",
-            )
-            bars = stage_bars(initial, initial, display, None)
-            return Group(title, ProbabilityBars(bars), self._next_hint())
-        return self._sampled(snapshot.trace, display)
+            return self._predicted(initial, snapshot.display)
+        return self._sampled(snapshot.trace, snapshot.display)
+
+    def _predicted(self, initial: StageRecord, display: Display) -> RenderableType:
+        """The model's own distribution, before any sampler stage."""
+        entropy = entropy_bits(initial.probs)
+        title = Text.assemble(
+            ("the model's next-token distribution", "bold"),
+            f" · entropy {entropy:.2f} bits · top p {initial.probs[0]:.2%}",
+        )
+        n = max(3, self.room[1] - 2)
+        bars = stage_bars(initial, initial, display, None, n)
+        return Group(title, ProbabilityBars(bars), self._next_hint())
 
     def _sampled(self, trace: SampleTrace, display: Display) -> RenderableType:
         """The stage table, the selected stage's bars and the cumulative strip."""
         records = (trace.initial, *trace.stages)
-        index = len(records) - 1 if self.stage_shown is None else self.stage_shown
-        index = min(index, len(records) - 1)
-        before = records[max(0, index - 1)]
-        record = records[index]
+        last = len(records) - 1
+        index = last if self.stage_shown is None else min(self.stage_shown, last)
+        record, before = records[index], records[max(0, index - 1)]
         label = f"{LABELS[record.name]} {setting_text(trace, record.name)}"
+        table = stage_table(trace, index)
+        n = max(3, self.room[1] - len(table.plain.splitlines()) - CDF_LINES - 3)
         bars = ProbabilityBars(
-            stage_bars(before, record, display, trace.token_id),
+            stage_bars(before, record, display, trace.token_id, n),
             cutoff=label,
             chosen_label="forced" if trace.forced else "picked",
         )
-        title = Text(f"after {label}: candidates, logit and probability", "bold")
+        title = Text(f"after {label}: candidates, logit, probability", "bold")
         return Group(
-            stage_table(trace, index),
+            table,
             title,
             bars,
-            Text(""),
             draw_line(trace, display),
-            hint("( ) choose the stage shown  + - temperature  f force a token"),
+            hint("( ) choose the stage shown · + - temperature · f force a token"),
         )
 
     def _next_hint(self) -> Text:

@@ -81,6 +81,7 @@ class TimelinePane(Pane):
 
     TITLE = "Timeline"
     KEY = "6"
+    TAB = "Timeline"
 
     def draw(self, snapshot: Snapshot) -> RenderableType:
         """Every line of the timeline."""

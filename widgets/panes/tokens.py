@@ -37,9 +37,16 @@ class TokensPane(Pane):
 
     TITLE = "Tokens"
     KEY = "1"
+    TAB = "Tokens"
 
-    merges_done: reactive[int] = reactive(-1, repaint=False)
-    """How many merges the replay shows; -1 means all of them."""
+    merges_done: reactive[int] = reactive(0, repaint=False)
+    """How many merges the replay shows; it starts again at 0 for a new prompt."""
+
+    def watch_snapshot(self, old: Snapshot | None, new: Snapshot | None) -> None:
+        """Restart the merge replay when the prompt's encoding changes."""
+        if new is not None and (old is None or old.encoding is not new.encoding):
+            self.set_reactive(TokensPane.merges_done, 0)
+        self.redraw()
 
     def watch_merges_done(self) -> None:
         """Redraw the replay at its new step."""
@@ -50,19 +57,15 @@ class TokensPane(Pane):
         chips = TokenChips(snapshot.chips, current=current_chip(snapshot))
         if snapshot.stage != Stage.TOKENIZE:
             return Group(summary(snapshot), chips)
-        return Group(self._replay(snapshot), Text(""), chips)
+        return Group(self._replay(snapshot), chips)
 
     def _replay(self, snapshot: Snapshot) -> RenderableType:
         """The words after `merges_done` merges, or a note when there are none."""
         encoding = snapshot.encoding
         if not encoding.merges:
             return hint("no BPE merges: every piece is already a token")
-        total = len(encoding.merges)
-        done = total if self.merges_done < 0 else min(self.merges_done, total)
-        return Group(
-            MergeReplay(encoding.words, encoding.merges, done),
-            hint("< and > replay the merges one at a time"),
-        )
+        done = min(self.merges_done, len(encoding.merges))
+        return MergeReplay(encoding.words, encoding.merges, done)
 
     def replay_step(self, delta: int) -> None:
         """Show one merge more (delta 1) or fewer (delta -1)."""
@@ -70,5 +73,4 @@ class TokensPane(Pane):
         if snapshot is None:
             return
         total = len(snapshot.encoding.merges)
-        done = total if self.merges_done < 0 else self.merges_done
-        self.merges_done = max(0, min(total, done + delta))
+        self.merges_done = max(0, min(total, self.merges_done + delta))

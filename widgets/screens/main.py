@@ -61,6 +61,13 @@ SETTING_HELP = {
 Opener = Callable[[str], Opened]
 
 
+def where(snapshot: Snapshot) -> str:
+    """The cursor in a few words: token index, stage and layer."""
+    cursor = snapshot.cursor
+    layer = "" if cursor.layer is None else f" layer {cursor.layer}"
+    return f"token {cursor.token} · {cursor.stage.value}{layer}"
+
+
 class StatusLine(Static):
     """One line under the panes: the position, the last status, or an error."""
 
@@ -154,7 +161,7 @@ class MainScreen(Screen[None]):
         for pane in self.query(Pane):
             pane.snapshot = snapshot
         status = self.query_one(StatusLine)
-        status.status = snapshot.status or self._hint(snapshot)
+        status.status = f"{where(snapshot)} │ {snapshot.status or self._hint(snapshot)}"
         status.error = snapshot.error
         if previous is None or previous.stage != snapshot.stage:
             self.shown = STAGE_PANE[snapshot.stage]
