@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -222,7 +223,8 @@ class Recorder:
     Every line is flushed at once: a killed process loses at most the line being
     written. Lines are not fsync'd one by one, since the kernel keeps flushed data
     when a process dies and only a machine crash could lose it, while an fsync per
-    key press would wait on the disk; `stop` fsyncs once.
+    key press would wait on the disk; `stop` fsyncs once. The app may stop from
+    its UI thread while the engine thread writes, so both hold one lock.
     """
 
     def __init__(self, path: Path, stream: IO[str], session: Session) -> None:
@@ -231,6 +233,7 @@ class Recorder:
         self.events = 0  # events written, including those from before the start
         self._stream: IO[str] | None = stream
         self._tracker = Tracker(session)
+        self._lock = threading.Lock()
 
     @classmethod
     def open(
@@ -266,14 +269,15 @@ class Recorder:
 
     def stop(self) -> None:
         """Stop recording: detach, mark the end, write it to disk and close."""
-        if self._stream is None:
-            return
-        if self._on_event in self.session.listeners:
-            self.session.listeners.remove(self._on_event)
-        self._write({"type": "stop", "events": self.events})
-        stream, self._stream = self._stream, None
-        os.fsync(stream.fileno())
-        stream.close()
+        with self._lock:
+            if self._stream is None:
+                return
+            if self._on_event in self.session.listeners:
+                self.session.listeners.remove(self._on_event)
+            self._write({"type": "stop", "events": self.events})
+            stream, self._stream = self._stream, None
+            os.fsync(stream.fileno())
+            stream.close()
 
     def __enter__(self) -> Recorder:
         return self
@@ -293,18 +297,29 @@ class Recorder:
 
     def _on_event(self, event: Event) -> None:
         """The session listener: write the event and what it produced."""
-        self.events += 1
-        model = self.session.model
-        tokens = [TokenRecord.of(s, model) for s in self._tracker.fresh(self.session)]
-        data = _event_json(self.events, event)
-        data["cursor"] = cursor_json(self.session.cursor)
-        data["tokens"] = [t.to_json() for t in tokens]
-        self._write(data)
+        with self._lock:
+            if self._stream is None:  # stopped while this action ran
+                return
+            self.events += 1
+            model = self.session.model
+            fresh = self._tracker.fresh(self.session)
+            data = _event_json(self.events, event)
+            data["cursor"] = cursor_json(self.session.cursor)
+            data["tokens"] = [TokenRecord.of(s, model).to_json() for s in fresh]
+            self._write(data)
 
     def _write(self, data: dict[str, Any]) -> None:
         """Write one line and flush it; on failure stop recording and say why."""
         assert self._stream is not None
-        line = json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n"
+        try:
+            line = json.dumps(data, ensure_ascii=False, allow_nan=False, default=_plain)
+        except (TypeError, ValueError) as error:
+            self._abandon()
+            raise RecordingError(
+                f"{self.path}: recording stopped at event {data.get('n')}: {error}; "
+                "report this as a bug in stepper"
+            ) from error
+        line += "\n"
         try:
             self._stream.write(line)
             self._stream.flush()
@@ -325,6 +340,13 @@ class Recorder:
                 stream.close()
             except OSError:
                 log.warning("could not close %s after a failed write", self.path)
+
+
+def _plain(value: object) -> object:
+    """A numpy number in event arguments (an id taken from an array) as Python's."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} cannot be recorded: {value!r}")
 
 
 def _event_json(n: int, event: Event) -> dict[str, Any]:

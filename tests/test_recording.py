@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stepper.cli import main
@@ -168,6 +169,16 @@ def test_interrupted_run_stops_at_the_same_place(model, tmp_path):
     replayer = Replayer(read_recording(path))
     assert replayer.check() == 2
     assert replayer.session.cursor == session.cursor
+
+
+def test_a_token_id_taken_from_an_array_is_recorded(model, tmp_path):
+    session = make(model)
+    path = tmp_path / "rec.jsonl"
+    with Recorder.open(path, session):
+        session.next_token()
+        session.force(np.int32(model_token(session, "▁Lily")))
+    assert lines_of(path)[2]["args"] == {"token_id": model_token(session, "▁Lily")}
+    assert Replayer(read_recording(path)).check() == 2
 
 
 def test_existing_file_is_never_overwritten_without_force(model, tmp_path):
