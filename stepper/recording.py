@@ -350,7 +350,8 @@ def _plain(value: object) -> object:
 
 
 def _event_json(n: int, event: Event) -> dict[str, Any]:
-    return {"type": "event", "n": n, "kind": event.kind, "args": event.args}
+    line = {"type": "event", "n": n, "kind": event.kind, "args": event.args}
+    return line | ({"outcome": event.outcome} if event.outcome else {})
 
 
 def _state_json(n: int, cursor: Cursor, tokens: list[TokenRecord]) -> dict[str, Any]:

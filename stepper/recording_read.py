@@ -210,7 +210,11 @@ def _line(where: str, number: int, data: dict[str, Any]) -> Line:
         return Line(number, "state", n, None, cursor, tokens)
     if kind != "event":
         raise RecordingError(f"{where}: unknown line type {kind!r}; {_EDITED}")
-    event = Event(_get(data, "kind", str, where), _get(data, "args", dict, where))
+    event = Event(
+        _get(data, "kind", str, where),
+        _get(data, "args", dict, where),
+        _get(data, "outcome", dict, where) if "outcome" in data else {},
+    )
     return Line(number, "event", n, event, cursor, tokens)
 
 

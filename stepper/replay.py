@@ -163,8 +163,8 @@ class Replayer:
         """A run, stopped where the recording's run was interrupted, if it was."""
         event, session = line.event, self.session
         assert event is not None
-        until = line.cursor if event.args.get("stopped") == "interrupted" else None
-        if event.args.get("stopped") == "interrupted" and until is None:
+        until = line.cursor if event.outcome.get("stopped") == "interrupted" else None
+        if event.outcome.get("stopped") == "interrupted" and until is None:
             raise RecordingError(
                 "an interrupted run from before recording started cannot be "
                 "replayed (where it stopped was not recorded)"

@@ -69,10 +69,16 @@ class Cursor:
 
 @dataclass(frozen=True)
 class Event:
-    """One user action on the session, as recorded and replayed."""
+    """One user action on the session, as recorded and replayed.
+
+    `args` are what `Session.apply` passes back to the method named `kind`;
+    `outcome` is what the action ended in, for a replay to compare (only `run`
+    has one: why it stopped).
+    """
 
     kind: str
     args: dict[str, Any] = field(default_factory=dict)
+    outcome: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -190,8 +196,10 @@ class Session:
 
     # -- events -----------------------------------------------------------------
 
-    def _emit(self, name: str, **args: Any) -> None:
-        event = Event(name, args)
+    def _emit(
+        self, name: str, outcome: dict[str, Any] | None = None, **args: Any
+    ) -> None:
+        event = Event(name, args, outcome or {})
         self.history.append(event)
         for listener in self.listeners:
             listener(event)
@@ -257,7 +265,7 @@ class Session:
             if should_stop is not None and should_stop():
                 reason = "interrupted"
                 break
-        self._emit("run", to_breakpoint=to_breakpoint, stopped=reason)
+        self._emit("run", {"stopped": reason}, to_breakpoint=to_breakpoint)
         return reason
 
     def _advance(self, into: bool) -> bool:
