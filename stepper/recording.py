@@ -47,9 +47,6 @@ log = logging.getLogger(__name__)
 FORMAT = "stepper-recording"
 FORMAT_VERSION = 1
 TOP_LOGITS = 5
-# Events that change the settings or breakpoints a replay starts from.
-CHANGES = ("set_sampler", "set_seed", "set_prompt", "add_breakpoint",
-           "remove_breakpoint")  # fmt: skip
 
 
 class RecordingExistsError(RecordingError):
@@ -91,15 +88,8 @@ class Origin:
 
     @classmethod
     def of(cls, session: Session) -> Origin:
-        """The session's starting point, read from it before any setting changed."""
-        changed = [e.kind for e in session.history if e.kind in CHANGES]
-        if changed:
-            raise RecordingError(
-                f"this session's settings changed ({changed[0]}) before recording "
-                "started, so its starting point is unknown; pass the Origin taken "
-                "when the session was created"
-            )
-        return cls(session.settings, tuple(session.breakpoints))
+        """The settings and breakpoints the session was created with."""
+        return cls(session.start_settings, tuple(session.start_breakpoints))
 
 
 @dataclass(frozen=True)
@@ -242,15 +232,13 @@ class Recorder:
         session: Session,
         *,
         overwrite: bool = False,
-        origin: Origin | None = None,
     ) -> Recorder:
         """Start recording `session` into `path`; refuse an existing file unless told.
 
-        The session's earlier events are written first, so the file always holds
-        the session's whole history; `origin` is where the session began (by
-        default read from the session, which fails once settings have changed).
+        The session's earlier events are written first, after the settings it was
+        created with, so the file always holds the session's whole history.
         """
-        origin = origin or Origin.of(session)
+        origin = Origin.of(session)
         identity = ModelIdentity.of(session.model)
         scenario = None if session.scenario is None else scenario_json(session.scenario)
         header = Header(__version__, identity, scenario, origin)

@@ -48,9 +48,7 @@ def session_from_scenario(scenario: Scenario) -> Session:
         max_new_tokens=scenario.max_new_tokens,
         stop=scenario.stop,
     )
-    session = Session(model, settings, scenario=scenario)
-    session.breakpoints.extend(scenario.breakpoints)
-    return session
+    return Session(model, settings, scenario, scenario.breakpoints)
 
 
 def session_from_options(options: argparse.Namespace) -> Session:

@@ -115,12 +115,18 @@ class Session:
     """A model, a prompt and sampling settings, stepped through like a program."""
 
     def __init__(
-        self, model: Model, settings: Settings, scenario: Scenario | None = None
+        self,
+        model: Model,
+        settings: Settings,
+        scenario: Scenario | None = None,
+        breakpoints: tuple[Breakpoint, ...] = (),
     ) -> None:
         self.model = model
         self.scenario = scenario  # where the settings came from, with its notes
         self.transformer = Transformer(model)
-        self.breakpoints: list[Breakpoint] = []
+        self.breakpoints: list[Breakpoint] = list(breakpoints)
+        # Where the session began, so a recording started later can replay from it.
+        self.start_settings, self.start_breakpoints = settings, breakpoints
         self.history: list[Event] = []
         self.listeners: list[Callable[[Event], None]] = []
         self._start(settings)

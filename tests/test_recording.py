@@ -148,15 +148,16 @@ def test_recording_started_mid_session_holds_the_whole_history(model, tmp_path):
     assert Replayer(recording).check() == 6
 
 
-def test_settings_changed_before_recording_need_the_origin(model, tmp_path):
+def test_settings_changed_before_recording_replay_from_the_start(model, tmp_path):
     session = make(model)
-    origin = Origin.of(session)
+    start = session.settings
     session.set_sampler(temperature=0.0)
-    with pytest.raises(RecordingError, match="starting point is unknown"):
-        Recorder.open(tmp_path / "a.jsonl", session)
-    with Recorder.open(tmp_path / "b.jsonl", session, origin=origin):
+    session.add_breakpoint("at_token", 3)
+    with Recorder.open(tmp_path / "b.jsonl", session):
         session.run()
-    assert Replayer(read_recording(tmp_path / "b.jsonl")).check() == 2
+    recording = read_recording(tmp_path / "b.jsonl")
+    assert recording.header.origin == Origin(start, ())
+    assert Replayer(recording).check() == 3
 
 
 def test_interrupted_run_stops_at_the_same_place(model, tmp_path):
