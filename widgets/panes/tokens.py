@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from stepper.session import Stage
+from stepper.tokenizer import Encoding
 from widgets.draw.chips import TokenChips
 from widgets.draw.merges import MergeReplay
 from widgets.panes.base import Pane, hint
@@ -39,12 +40,17 @@ class TokensPane(Pane):
     KEY = "1"
     TAB = "Tokens"
 
+    _encoding: Encoding | None = None  # the encoding the replay belongs to
+
     merges_done: reactive[int] = reactive(0, repaint=False)
     """How many merges the replay shows; it starts again at 0 for a new prompt."""
 
-    def watch_snapshot(self, old: Snapshot | None, new: Snapshot | None) -> None:
+    def watch_snapshot(self) -> None:
         """Restart the merge replay when the prompt's encoding changes."""
-        if new is not None and (old is None or old.encoding is not new.encoding):
+        snapshot = self.snapshot
+        encoding = None if snapshot is None else snapshot.encoding
+        if encoding is not self._encoding:
+            self._encoding = encoding
             self.set_reactive(TokensPane.merges_done, 0)
         self.redraw()
 
