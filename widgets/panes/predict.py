@@ -154,8 +154,7 @@ class PredictPane(Pane):
     def _sampled(self, trace: SampleTrace, display: Display) -> RenderableType:
         """The stage table, the selected stage's bars and the cumulative strip."""
         records = (trace.initial, *trace.stages)
-        last = len(records) - 1
-        index = last if self.stage_shown is None else min(self.stage_shown, last)
+        index = self.stage_index(trace)
         record, before = records[index], records[max(0, index - 1)]
         label = f"{LABELS[record.name]} {setting_text(trace, record.name)}"
         table = stage_table(trace, index)
@@ -184,5 +183,11 @@ class PredictPane(Pane):
         if snapshot is None or snapshot.trace is None:
             return
         count = len(snapshot.trace.stages) + 1
-        current = count - 1 if self.stage_shown is None else self.stage_shown
-        self.stage_shown = (current + delta) % count
+        self.stage_shown = (self.stage_index(snapshot.trace) + delta) % count
+
+    def stage_index(self, trace: SampleTrace) -> int:
+        """The record shown: the one chosen, else the last stage that is on."""
+        records = (trace.initial, *trace.stages)
+        if self.stage_shown is not None:
+            return min(self.stage_shown, len(records) - 1)
+        return max(i for i, r in enumerate(records) if r.active or i == 0)

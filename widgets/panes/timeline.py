@@ -72,7 +72,7 @@ def text_line(snapshot: Snapshot) -> Text:
     for token in snapshot.generated:
         mark = "⚑" if token.forced else ""
         text.append(f"{mark}{token.text}")
-        text.append(f"{token.p:.0%} ", style="dim")
+        text.append(f" {token.p:.0%}  ", style="dim")
     return text
 
 

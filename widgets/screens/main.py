@@ -122,12 +122,8 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Tabs (narrow terminals only), the pane grid, status and footer."""
-        yield Tabs(
-            *(
-                Tab(f"{cls.KEY} {cls.TITLE}", id=f"tab-{name}")
-                for name, cls in PANES.items()
-            )
-        )
+        by_key = sorted(PANES.items(), key=lambda item: item[1].KEY)
+        yield Tabs(*(Tab(f"{c.KEY} {c.TAB}", id=f"tab-{n}") for n, c in by_key))
         with Grid(id="panes"):
             for name, cls in PANES.items():
                 yield cls(id=name)
