@@ -1,8 +1,10 @@
 """Read a GGUF file (llama.cpp's format) into a `Model`.
 
-The file is memory-mapped with `gguf.GGUFReader`; each tensor is dequantized once,
-here, to float32 with the `gguf` package's own `gguf.quants.dequantize`, so the
-forward pass only ever sees float32. Architectures `llama` and `gpt2` are read.
+`stepper.gguf_header` memory-maps the file and reads its metadata and tensor table;
+each tensor is dequantized once, here, to float32 with the `gguf` package's own
+`gguf.quants.dequantize`, so the forward pass only ever sees float32. F32 tensors
+stay zero-copy, read-only views of the memory map. Architectures `llama` and `gpt2`
+are read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from stepper import tokenizer as tokenizers
 from stepper.config import ModelConfig
 from stepper.errors import ModelFileError, UnsupportedModelError
+from stepper.gguf_header import GGUFFile, TensorInfo, read_gguf
 from stepper.model import Model
 from stepper.weight_names import check_weights
 
@@ -24,76 +27,21 @@ log = logging.getLogger(__name__)
 
 Q = gguf.GGMLQuantizationType
 SUPPORTED_TYPES = (Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_K, Q.Q6_K)
-_FLOATS = (gguf.GGUFValueType.FLOAT32, gguf.GGUFValueType.FLOAT64)
 _SUPPORTED_NAMES = ", ".join(t.name for t in SUPPORTED_TYPES)
 
 
-def open_gguf(path: Path) -> gguf.GGUFReader:
-    """Memory-map a GGUF file, turning the reader's failures into one-line errors."""
-    try:
-        reader = gguf.GGUFReader(path)
-    except ValueError as error:
-        if "magic" in str(error):
-            raise ModelFileError(
-                f"{path}: not a GGUF file (its first bytes are not 'GGUF'); "
-                "pass a .gguf model, a Hugging Face directory or a built-in name"
-            ) from None
-        raise _corrupt(path, error) from None
-    except (IndexError, KeyError, OverflowError, UnicodeDecodeError) as error:
-        raise _corrupt(path, error) from None
-    if reader.byte_order != "I":
-        raise UnsupportedModelError(
-            f"{path}: header: the file is big-endian; convert it again on a "
-            "little-endian machine"
-        )
-    return reader
+def open_gguf(path: Path) -> GGUFFile:
+    """Memory-map a GGUF file and read its header; a bad file gives a one-line error."""
+    return read_gguf(path)
 
 
-def _corrupt(path: Path, error: Exception) -> ModelFileError:
-    """The error for a file the reader gave up on partway (usually truncated)."""
-    # The reader's own message is about numpy views, not the file: keep it in the log.
-    log.debug("GGUFReader failed on %s: %r", path, error)
-    size = path.stat().st_size
-    if size == 0:
-        return ModelFileError(
-            f"{path}: the file is empty; download or convert it again"
-        )
-    return ModelFileError(
-        f"{path}: truncated or corrupt GGUF (its header or tensor table points past "
-        f"the end of its {size} bytes or is garbled); download or convert it again"
-    )
-
-
-def read_metadata(reader: gguf.GGUFReader, path: Path) -> dict[str, object]:
+def read_metadata(file: GGUFFile, path: Path) -> dict[str, object]:
     """The file's key/value metadata as plain Python values.
 
     Strings, numbers and booleans stay scalars; arrays of strings or integers become
     lists, arrays of floats (token scores) become float32 numpy arrays.
     """
-    metadata: dict[str, object] = {}
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF."):  # the reader's own header entries, not metadata
-            continue
-        try:
-            metadata[key] = _plain(field)
-        except (UnicodeDecodeError, ValueError) as error:
-            raise ModelFileError(
-                f"{path}: metadata key {key!r} is unreadable "
-                f"({error}); the file is corrupt, download or convert it again"
-            ) from None
-    return metadata
-
-
-def _plain(field: gguf.ReaderField) -> object:
-    """One metadata value as a plain Python value (float arrays as numpy)."""
-    kind, value = field.types, field.contents()
-    if kind[0] == gguf.GGUFValueType.ARRAY and kind[-1] in _FLOATS:
-        return np.asarray(value, dtype=np.float32)
-    if kind == [gguf.GGUFValueType.FLOAT32]:
-        # The shortest decimal that rounds to this float32 is what the converter
-        # wrote (1e-05, not 9.999999747378752e-06).
-        return float(str(np.float32(value)))
-    return value
+    return dict(file.metadata)
 
 
 def _num(
@@ -173,34 +121,34 @@ def _refuse_odd_head_width(metadata: Mapping[str, object], path: Path) -> None:
             )
 
 
-def dequantize(tensor: gguf.ReaderTensor, path: Path) -> np.ndarray:
+def dequantize(file: GGUFFile, tensor: TensorInfo, path: Path) -> np.ndarray:
     """One tensor as a float32, C-contiguous array in numpy layout."""
-    # shape: reversed(tensor.shape), e.g. [out, in] for a matrix
-    if tensor.tensor_type not in SUPPORTED_TYPES:
+    # shape: tensor.shape, e.g. [out, in] for a matrix
+    if tensor.ggml_type not in SUPPORTED_TYPES:
         raise UnsupportedModelError(
-            f"{path}: tensor {tensor.name!r} has type {tensor.tensor_type.name}; "
+            f"{path}: tensor {tensor.name!r} has type {tensor.ggml_type.name}; "
             f"stepper reads {_SUPPORTED_NAMES}, re-quantize with llama.cpp's "
             "llama-quantize to one of those"
         )
-    shape = tuple(int(n) for n in reversed(tensor.shape.tolist()))
-    values = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
-    return np.ascontiguousarray(values, dtype=np.float32).reshape(shape)
+    # gguf.quants.dequantize takes uint8 bytes with each row's bytes on the last axis.
+    values = gguf.quants.dequantize(file.tensor_bytes(tensor), tensor.ggml_type)
+    return np.ascontiguousarray(values, dtype=np.float32).reshape(tensor.shape)
 
 
 def read_weights(
-    reader: gguf.GGUFReader, path: Path
+    file: GGUFFile, path: Path
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Every tensor dequantized to float32, and each tensor's stored type."""
-    if not reader.tensors:
+    if not file.tensors:
         raise ModelFileError(
             f"{path}: the file holds no tensors (a vocabulary-only GGUF); "
             "pass a GGUF that contains the model's weights"
         )
     weights: dict[str, np.ndarray] = {}
     types: dict[str, str] = {}
-    for tensor in reader.tensors:
-        weights[tensor.name] = dequantize(tensor, path)
-        types[tensor.name] = tensor.tensor_type.name
+    for tensor in file.tensors:
+        weights[tensor.name] = dequantize(file, tensor, path)
+        types[tensor.name] = tensor.ggml_type.name
     return weights, types
 
 
@@ -213,9 +161,9 @@ def _drop_tied_copy(weights: dict[str, np.ndarray]) -> None:
 
 def load_gguf(path: Path, name: str | None = None) -> Model:
     """Load a `.gguf` file: config, float32 weights and the file's own tokenizer."""
-    reader = open_gguf(path)
-    metadata = read_metadata(reader, path)
-    weights, types = read_weights(reader, path)
+    file = open_gguf(path)
+    metadata = read_metadata(file, path)
+    weights, types = read_weights(file, path)
     embd = weights.get("token_embd.weight")
     if embd is None or embd.ndim != 2:
         raise ModelFileError(
