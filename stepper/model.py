@@ -17,9 +17,10 @@ from stepper.tokenizer import Tokenizer
 class Model:
     """Everything the engine needs to run one model, whatever file it came from.
 
-    Weights are float32, C-contiguous, laid out [out, in] and named with GGUF's
-    tensor names (`token_embd.weight`, `blk.0.attn_q.weight`, ...), whichever format
-    they were read from. `output.weight` is absent when the classifier is tied to
+    Weights are float32 with shape [out, in] (a `Transformer` stores matrices
+    column-major, so that `W.T` is contiguous) and are named with GGUF's tensor
+    names (`token_embd.weight`, `blk.0.attn_q.weight`, ...), whichever format they
+    were read from. `output.weight` is absent when the classifier is tied to
     the token embedding.
     """
 

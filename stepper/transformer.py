@@ -25,6 +25,9 @@ from stepper.model import Model
 
 # Smallest cache allocated up front; it doubles when full, up to the model's n_ctx.
 _INITIAL_CACHE = 256
+# Query rows of attention a Capture keeps from one call: a long prompt's full
+# L x H x T x T matrix would dwarf the weights, and a screen shows far fewer rows.
+CAPTURED_ROWS = 128
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,9 @@ class Capture:
     """What one forward call recorded about the positions it added.
 
     `attention[l]` holds layer l's attention weights for the new query rows over every
-    cached key position, so its last axis grows with the context. `residuals` keeps the
+    cached key position, so its last axis grows with the context; of a long prompt
+    only the last `CAPTURED_ROWS` query rows are kept, the first of which is at
+    position `first_query`. `residuals` keeps the
     residual stream at the last position after the embedding and after each layer:
     enough to compute a logit lens on demand without keeping L x V numbers per step.
     """
@@ -45,6 +50,12 @@ class Capture:
     residual_norms: np.ndarray  # [L+1, T]  L2 norm after embedding, then each layer
     residuals: np.ndarray  # [L+1, C]  at the last position
     logits: np.ndarray  # [V]  at the last position
+
+    @property
+    def first_query(self) -> int:
+        """The position of the first query row kept in `attention`."""
+        rows = self.attention[0].shape[1] if self.attention else len(self.ids)
+        return self.start + len(self.ids) - rows
 
 
 # The residual stream entering layer 0, the token embeddings and the learned
@@ -81,6 +92,7 @@ class Transformer:
     def __init__(self, model: Model, capacity: int | None = None) -> None:
         self.model = model
         self.config = cfg = model.config
+        _column_major(model.weights)
         self.w = model.weights
         self.output = self.w.get("output.weight", self.w["token_embd.weight"])
         first = capacity or min(cfg.n_ctx, _INITIAL_CACHE)
@@ -224,9 +236,9 @@ class Transformer:
         scores = (grouped @ keys.transpose(0, 2, 1)).reshape(H, T, S)
         scores *= np.float32(1.0 / np.sqrt(D))
         if T > 1:
-            rows = np.arange(start, start + T)[:, None]
-            scores = np.where(np.arange(S)[None, :] > rows, -np.inf, scores)
-        return _softmax(scores)
+            future = np.arange(S)[None, :] > np.arange(start, start + T)[:, None]
+            scores[:, future] = -np.inf
+        return _softmax(scores, out=scores)
 
     def _rotate(self, x: np.ndarray, start: int) -> np.ndarray:
         """Apply RoPE to heads at positions start.. : [heads, T, D]."""
@@ -268,8 +280,11 @@ class _Recorder:
         self.last[index] = x[-1]
 
     def attention(self, layer: int, weights: np.ndarray) -> None:
-        """Keep a layer's attention weights for the new query rows."""
-        self.layers[layer] = weights.copy()
+        """Keep a layer's attention weights for the last few new query rows."""
+        # Each layer's weights are a fresh array, so the common case needs no copy.
+        rows = weights.shape[1]
+        keep = weights if rows <= CAPTURED_ROWS else weights[:, -CAPTURED_ROWS:].copy()
+        self.layers[layer] = keep
 
     def finish(self, ids, start, tok, pos, logits) -> Capture:  # type: ignore[no-untyped-def]
         """Assemble the Capture of this forward call."""
@@ -293,13 +308,29 @@ def _rope_tables(cfg: ModelConfig, n_pos: int) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
+def _softmax(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Softmax over the last axis, stable for large logits and -inf masks."""
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    e = np.subtract(x, np.max(x, axis=-1, keepdims=True), out=out)
+    np.exp(e, out=e)
+    e /= np.sum(e, axis=-1, keepdims=True)
+    return e
+
+
+def _column_major(weights: dict[str, np.ndarray]) -> None:
+    """Store each matrix column-major, in place, one at a time.
+
+    Shapes stay [out, in]; only the memory order changes, so that `W.T` is
+    contiguous and BLAS runs its faster matrix-vector kernel (measured by
+    benchmarks/bench_engine.py: 17-19 GB/s against 13-14 for the row-major
+    layout). Converting one matrix at a time keeps the peak at one extra matrix.
+    """
+    for name, w in weights.items():
+        if w.ndim == 2 and not w.flags.f_contiguous:
+            weights[name] = np.asfortranarray(w)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     """GELU with GPT-2's tanh approximation."""
     c = np.float32(np.sqrt(2.0 / np.pi))
-    return 0.5 * x * (1.0 + np.tanh(c * (x + np.float32(0.044715) * x**3)))
+    # x * x * x, not x**3: numpy calls pow() per element for a float32 cube.
+    return 0.5 * x * (1.0 + np.tanh(c * (x + np.float32(0.044715) * x * x * x)))

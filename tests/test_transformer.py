@@ -143,3 +143,18 @@ def test_second_real_model_decodes_its_known_story():
     text = tok.decode(greedy(baby, [tok.bos_id], 120))
     expected = "Once upon a time, there was a little girl named Lily. She loved to play"
     assert text.startswith(expected), text
+
+
+def test_long_prompt_keeps_only_its_last_attention_rows(model):
+    from stepper.transformer import CAPTURED_ROWS
+
+    ids = [1, *range(10, 10 + CAPTURED_ROWS + 40)]
+    cap = Transformer(model).forward(ids)
+    assert cap.attention[0].shape[1] == CAPTURED_ROWS
+    assert cap.first_query == len(ids) - CAPTURED_ROWS
+    t = Transformer(model)
+    t.forward(ids[:-1])
+    last = t.forward(ids[-1:])
+    np.testing.assert_allclose(
+        cap.attention[2][:, -1], last.attention[2][:, 0], atol=1e-6
+    )

@@ -143,7 +143,9 @@ def _attention(session: Session) -> tuple[tuple[int, tuple[np.ndarray, ...]], ..
         layers = step.capture.attention
         if step.attention_dropped and step.index == last:
             layers = session.attention(last)
-        rows.append((step.capture.start, layers))
+        # A long prompt keeps only its last query rows: they end at the last id.
+        end = step.capture.start + len(step.capture.ids)
+        rows.append((end - layers[0].shape[1] if layers else end, layers))
     return tuple(rows)
 
 
