@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from stepper.errors import StepperError
+
+if TYPE_CHECKING:
+    from stepper.steps import Cursor, TokenStep
+    from stepper.tokenizer import Tokenizer
 
 Kind = Literal["at_token", "on_token", "top_prob_below", "entropy_above"]
 KINDS: tuple[Kind, ...] = ("at_token", "on_token", "top_prob_below", "entropy_above")
@@ -54,3 +58,32 @@ def distribution_stats(logits: np.ndarray) -> tuple[float, float]:
     p /= p.sum()
     nz = p[p > 0]
     return float(p.max()), float(-(nz * np.log2(nz)).sum())
+
+
+def holds(
+    bp: Breakpoint, cursor: Cursor, step: TokenStep | None, tok: Tokenizer
+) -> bool:
+    """Whether `bp`'s condition holds at `cursor`, given the cursor's token record."""
+    first = "Tokenize" if cursor.token == 0 else "Embed"
+    if bp.kind == "at_token":
+        return cursor.token == bp.value and cursor.stage == first
+    if step is None:
+        return False
+    if bp.kind == "on_token":
+        return cursor.stage == "Sample" and _matches(step, bp.value, tok)
+    if cursor.stage != "Predict":
+        return False
+    top, entropy = distribution_stats(step.capture.logits)
+    if bp.kind == "top_prob_below":
+        return top < float(bp.value)
+    return entropy > float(bp.value)
+
+
+def _matches(step: TokenStep, value: int | float | str, tok: Tokenizer) -> bool:
+    """Whether the token sampled at `step` is the one `value` names."""
+    token_id = step.token_id
+    if token_id is None:
+        return False
+    if isinstance(value, int):
+        return token_id == value
+    return value in (tok.piece(token_id), tok.decode([token_id]), step.text)

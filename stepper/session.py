@@ -18,18 +18,18 @@ from __future__ import annotations
 import codecs
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stepper.breakpoints import Breakpoint, distribution_stats
+from stepper.breakpoints import Breakpoint, holds
 from stepper.errors import StepperError
 from stepper.model import Model
-from stepper.sampler import SamplerSettings, SampleTrace, sample
+from stepper.sampler import sample
+from stepper.steps import Cursor, Event, Settings, Stage, TokenStep
 from stepper.tokenizer import Encoding
-from stepper.transformer import Capture, Transformer
+from stepper.transformer import Transformer
 
 if TYPE_CHECKING:
     from stepper.scenario import Scenario
@@ -42,73 +42,6 @@ ATTENTION_BUDGET = 32 * 1024 * 1024
 # Candidates kept per sampler stage and token: enough for any pane, and a 50k
 # vocabulary's full arrays are not kept for every token.
 TRACE_CANDIDATES = 256
-
-
-class Stage(StrEnum):
-    """The pipeline stages, in order."""
-
-    TOKENIZE = "Tokenize"
-    EMBED = "Embed"
-    ATTEND = "Attend"
-    PREDICT = "Predict"
-    SAMPLE = "Sample"
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where the session is: which token, which stage, and which layer in Attend.
-
-    `layer` is None outside Attend, and also in Attend when it was stepped over (the
-    stage is shown as a whole).
-    """
-
-    token: int
-    stage: Stage
-    layer: int | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    """One user action on the session, as recorded and replayed.
-
-    `args` are what `Session.apply` passes back to the method named `kind`;
-    `outcome` is what the action ended in, for a replay to compare (only `run`
-    has one: why it stopped).
-    """
-
-    kind: str
-    args: dict[str, Any] = field(default_factory=dict)
-    outcome: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TokenStep:
-    """Everything the engine produced for one generated token."""
-
-    index: int
-    capture: Capture  # the forward pass whose logits this token is sampled from
-    settings: SamplerSettings
-    seed: int  # with `index`, seeds the generator this token's draw comes from
-    trace: SampleTrace | None = None
-    forced: bool = False
-    text: str = ""  # the text this token completes (bytes may wait for the next)
-    attention_dropped: bool = False
-
-    @property
-    def token_id(self) -> int | None:
-        """The sampled (or forced) token id, once the Sample stage has run."""
-        return None if self.trace is None else self.trace.token_id
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What a session generates with, besides the model."""
-
-    prompt: str
-    sampler: SamplerSettings
-    seed: int = 0
-    max_new_tokens: int = 64
-    stop: tuple[str, ...] = ()
 
 
 class Session:
@@ -417,28 +350,26 @@ class Session:
         """Change sampling settings from the cursor's token on."""
         sampler = replace(self.settings.sampler, **changes)
         self.settings = replace(self.settings, sampler=sampler)
-        step = self.current
-        if step is not None:
-            self._discard_after(step.index)
-            step.settings = sampler
-            if step.trace is not None:
-                step.trace = None
-                if self.cursor.stage == Stage.SAMPLE:
-                    self._sample(step)
+        self._resample(lambda step: setattr(step, "settings", sampler))
         self._emit("set_sampler", **changes)
 
     def set_seed(self, seed: int) -> None:
-        """Reseed the random generator from the cursor's token on."""
+        """Reseed the random draws from the cursor's token on."""
         self.settings = replace(self.settings, seed=seed)
-        step = self.current
-        if step is not None:
-            self._discard_after(step.index)
-            step.seed = seed
-            if step.trace is not None:
-                step.trace = None
-                if self.cursor.stage == Stage.SAMPLE:
-                    self._sample(step)
+        self._resample(lambda step: setattr(step, "seed", seed))
         self._emit("set_seed", seed=seed)
+
+    def _resample(self, change: Callable[[TokenStep], None]) -> None:
+        """Apply `change` to the cursor's token, forget the future, sample again."""
+        step = self.current
+        if step is None:
+            return
+        self._discard_after(step.index)
+        change(step)
+        if step.trace is not None:
+            step.trace = None
+            if self.cursor.stage == Stage.SAMPLE:
+                self._sample(step)
 
     def set_prompt(self, prompt: str) -> None:
         """Start again from Tokenize with a new prompt."""
@@ -468,34 +399,11 @@ class Session:
 
     def hit_breakpoint(self) -> Breakpoint | None:
         """The first breakpoint whose condition holds at the cursor, if any."""
+        step, tok = self.current, self.model.tokenizer
         for bp in self.breakpoints:
-            if self._holds(bp):
+            if holds(bp, self.cursor, step, tok):
                 return bp
         return None
-
-    def _holds(self, bp: Breakpoint) -> bool:
-        c, step = self.cursor, self.current
-        first = Stage.TOKENIZE if c.token == 0 else Stage.EMBED
-        if bp.kind == "at_token":
-            return c.token == bp.value and c.stage == first
-        if step is None:
-            return False
-        if bp.kind == "on_token":
-            return c.stage == Stage.SAMPLE and self._matches(step, bp.value)
-        if c.stage != Stage.PREDICT:
-            return False
-        top, entropy = distribution_stats(step.capture.logits)
-        if bp.kind == "top_prob_below":
-            return top < float(bp.value)
-        return entropy > float(bp.value)
-
-    def _matches(self, step: TokenStep, value: int | float | str) -> bool:
-        tok, token_id = self.model.tokenizer, step.token_id
-        if token_id is None:
-            return False
-        if isinstance(value, int):
-            return token_id == value
-        return value in (tok.piece(token_id), tok.decode([token_id]), step.text)
 
 
 def _complete_utf8(data: bytes) -> str:
