@@ -15,6 +15,7 @@ from widgets.keys import ALL
 from widgets.opening import open_model, open_scenario
 from widgets.panes.attention import AttentionPane
 from widgets.panes.base import Pane
+from widgets.panes.lens import LensPane
 from widgets.panes.predict import PredictPane
 from widgets.panes.tokens import TokensPane
 from widgets.screens.main import MainScreen, StatusLine
@@ -35,7 +36,8 @@ async def settle(pilot: Pilot) -> None:
         await pilot.pause()
         snapshot, engine = screen.snapshot, screen.engine
         drawn = snapshot is not None and snapshot.serial == engine.serial
-        if not engine.busy and (drawn or screen.query_one(StatusLine).error):
+        lens = screen.query_one(LensPane).pending
+        if not engine.busy and not lens and (drawn or status(pilot).error):
             break
         await asyncio.sleep(0.005)
     await pilot.pause()

@@ -89,6 +89,17 @@ def test_scale_handles_non_finite_values_and_an_empty_span():
     assert Scale(1.0, 1.0).fraction(3.0) == 0.0
 
 
+@pytest.mark.parametrize("scale", [Scale(0.0, 0.7), Scale(-2.0, 2.0, "purple-orange")])
+def test_codes_agree_with_symbol_and_style(scale):
+    """The whole-matrix classification gives each value its own symbol and colour."""
+    values = np.linspace(scale.low - 0.5, scale.high + 0.5, 57)
+    for value, code in zip(values, scale.codes(values), strict=True):
+        symbol, style = scale.piece(int(code))
+        assert symbol == scale.symbol(float(value))
+        assert style.color == scale.style(float(value)).color
+    assert scale.codes(np.array([np.nan]))[0] == -1
+
+
 def test_legend_names_a_range_for_every_shade():
     """Each shade symbol has a number range beside it."""
     legend = Scale(0.0, 0.5).legend()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
@@ -50,3 +52,39 @@ def window(count: int, current: int, size: int) -> range:
         return range(count)
     stop = min(count, max(current + 1, size))
     return range(stop - size, stop)
+
+
+@dataclass
+class Beside:
+    """Two renderables side by side, the left one in a fixed width, top-aligned.
+
+    A plain join of rendered lines: cheaper than a table for two columns that are
+    redrawn on every step.
+    """
+
+    left: RenderableType
+    right: RenderableType
+    left_width: int
+    gap: int = 2
+
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> RenderResult:
+        """Each line of the left column, the gap, the same line of the right one."""
+        widths = (
+            self.left_width,
+            max(1, options.max_width - self.left_width - self.gap),
+        )
+        columns = [
+            console.render_lines(part, options.update_width(width), pad=True)
+            for part, width in zip((self.left, self.right), widths, strict=True)
+        ]
+        gap = Segment(" " * self.gap)
+        for index in range(max(len(column) for column in columns)):
+            for side, (column, width) in enumerate(zip(columns, widths, strict=True)):
+                if side:
+                    yield gap
+                yield from (
+                    column[index] if index < len(column) else [Segment(" " * width)]
+                )
+            yield Segment.line()

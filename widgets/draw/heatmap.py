@@ -66,8 +66,9 @@ class Heatmap:
     ) -> RenderResult:
         """The column header, then one line per row."""
         yield from self._header()
+        codes = None if self.show_values else self.scale.codes(self.values)
         for row in range(self.values.shape[0]):
-            yield from self._row(row)
+            yield from self._row(row, codes)
             yield Segment.line()
 
     def _label_width(self) -> int:
@@ -91,14 +92,31 @@ class Heatmap:
             yield from runs(cells)
             yield Segment.line()
 
-    def _row(self, row: int) -> RenderResult:
+    def _row(self, row: int, codes: np.ndarray | None) -> RenderResult:
         """One matrix row: current-row marker, label, then the cells."""
         is_current = row == self.current_row
         yield Segment(MARK if is_current else " ")
         if self.row_labels:
             label = fit(self.row_labels[row], self.label_width) + " "
             yield Segment(label, CURRENT if is_current else None)
-        yield from runs(self._cell(float(v)) for v in self.values[row])
+        if codes is None:
+            yield from runs(self._cell(float(v)) for v in self.values[row])
+        else:
+            yield from self._coded_row(codes[row])
+
+    def _coded_row(self, codes: np.ndarray) -> RenderResult:
+        """A row of symbols, one segment per run of cells with the same code."""
+        width = self.cell_width
+        edges = np.flatnonzero(np.diff(codes)) + 1
+        starts = [0, *edges.tolist()]
+        stops = [*edges.tolist(), len(codes)]
+        for start, stop in zip(starts, stops, strict=True):
+            code = int(codes[start])
+            if code < 0:
+                yield Segment(MASKED * width * (stop - start))
+                continue
+            symbol, style = self.scale.piece(code)
+            yield Segment(symbol.ljust(width) * (stop - start), style)
 
     def _cell(self, value: float) -> tuple[str, Style | None]:
         """The text and style of one cell."""

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cache
 
+import numpy as np
 from rich.color import Color
 from rich.style import Style
 
@@ -72,6 +73,9 @@ class Scale:
     _styles: dict[tuple[int, bool], Style] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _pieces: dict[int, tuple[str, Style]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def signed(self) -> bool:
@@ -103,6 +107,39 @@ class Scale:
         if not self.signed:
             return shade
         return (" " if index == 0 else "-" if value < 0 else "+") + shade
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """One small integer per value naming its symbol and colour; NaN is -1.
+
+        The whole matrix is classified at once with numpy, so drawing a row is a
+        lookup per run of equal codes rather than arithmetic per cell.
+        """
+        finite = np.isfinite(values)
+        safe = np.where(finite, values, self.low)
+        span = self.high - self.low
+        fraction = np.clip((safe - self.low) / span, 0, 1) if span > 0 else safe * 0
+        level = np.minimum(COLOUR_LEVELS - 1, (fraction * COLOUR_LEVELS).astype(int))
+        if self.signed:
+            magnitude = np.minimum(1.0, np.abs(safe) / max(self.high, -self.low))
+        else:
+            magnitude = fraction
+        shade = np.minimum(len(SHADES) - 1, (magnitude * len(SHADES)).astype(int))
+        negative = (safe < 0) & (shade > 0) & self.signed
+        code = (level * len(SHADES) + shade) * 2 + negative
+        return np.where(finite, code, -1)  # [same shape as values]
+
+    def piece(self, code: int) -> tuple[str, Style]:
+        """The symbol and style a code from `codes` stands for."""
+        cached = self._pieces.get(code)
+        if cached is None:
+            negative, rest = code % 2, code // 2
+            level, shade = divmod(rest, len(SHADES))
+            symbol = SHADES[shade]
+            if self.signed:
+                symbol = (" " if shade == 0 else "-" if negative else "+") + symbol
+            cached = (symbol, Style(color=colour_at(self.palette, level)))
+            self._pieces[code] = cached
+        return cached
 
     def style(self, value: float, filled: bool = False) -> Style:
         """The cached style of `value`: coloured text, or a filled cell with text."""

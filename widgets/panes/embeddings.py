@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
 
 from stepper.session import Stage
-from widgets.draw.cells import window
+from widgets.draw.cells import Beside, window
 from widgets.draw.heatmap import Heatmap
 from widgets.draw.palette import Scale
 from widgets.panes.base import Pane, hint
@@ -69,11 +68,10 @@ class EmbeddingsPane(Pane):
             return Group(
                 self._vectors(snapshot, width), self._similarity(snapshot, width)
             )
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(width=left)
-        grid.add_column(width=right)
-        grid.add_row(self._vectors(snapshot, left), self._similarity(snapshot, right))
-        return Group(self._title(snapshot), grid)
+        columns = Beside(
+            self._vectors(snapshot, left), self._similarity(snapshot, right), left
+        )
+        return Group(self._title(snapshot), columns)
 
     def _title(self, snapshot: Snapshot) -> Text:
         """Which token, how wide its vector, and the residual norm per layer."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -18,7 +19,11 @@ from widgets.panes.base import Pane, hint
 from widgets.snapshot import Snapshot
 
 TOP = 3  # predictions per layer
+# The lens waits this long after a step before computing, so stepping quickly
+# (or a run) does not queue a (L+1) x V matrix product per token.
+SETTLE_SECONDS = 0.15
 Row = tuple[tuple[str, float], ...]  # (token text, probability), best first
+Busy = Callable[[], bool]  # whether the engine thread is working
 
 
 def lens_rows(transformer: Transformer, capture: Capture) -> tuple[Row, ...]:
@@ -70,20 +75,30 @@ class LensPane(Pane):
         capture: Capture
         rows: tuple[Row, ...]
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, id: str | None = None, busy: Busy = lambda: False) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.busy = busy
         self._capture: Capture | None = None
         self._pending: Capture | None = None
         self._rows: tuple[Row, ...] = ()
 
+    @property
+    def pending(self) -> bool:
+        """Whether the lens of the shown capture is still to be computed."""
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.capture is None:
+            return False
+        return snapshot.capture is not self._capture and snapshot.reached(Stage.EMBED)
+
     def draw(self, snapshot: Snapshot) -> RenderableType:
-        """The lens table, computing it in a thread worker on first sight."""
+        """The lens table, computing it in a thread worker once stepping pauses."""
         capture = snapshot.capture
         if capture is None or not snapshot.reached(Stage.EMBED):
             return hint("the logit lens appears once the token is embedded")
         if capture is not self._capture:
             if capture is not self._pending:
-                self._start(snapshot.transformer, capture)
+                self._pending = capture
+                self.set_timer(SETTLE_SECONDS, partial(self._start, capture))
             return hint("computing the logit lens…")
         width, _ = self.room
         title = Text(
@@ -93,13 +108,20 @@ class LensPane(Pane):
         )
         return Group(title, lens_table(self._rows, visible_rows(snapshot), width))
 
-    def _start(self, transformer: Transformer | None, capture: Capture) -> None:
-        """Compute the lens of `capture` off the UI thread."""
-        if transformer is None:
+    def _start(self, capture: Capture) -> None:
+        """Compute the lens of `capture` off the UI thread, if still current."""
+        snapshot = self.snapshot
+        transformer = None if snapshot is None else snapshot.transformer
+        if transformer is None or snapshot.capture is not capture:  # type: ignore[union-attr]
             return
-        self._pending = capture
+        if self.busy():  # the engine is stepping on: look again later
+            self.set_timer(SETTLE_SECONDS, partial(self._start, capture))
+            return
         work = partial(self._compute, transformer, capture)
-        self.run_worker(work, thread=True, exclusive=True, group="lens")
+        # A description keeps Textual from repr()-ing the capture's arrays.
+        self.run_worker(
+            work, thread=True, exclusive=True, group="lens", description="logit lens"
+        )
 
     def _compute(self, transformer: Transformer, capture: Capture) -> None:
         """Runs in a thread: compute and post the rows."""

@@ -126,7 +126,10 @@ class MainScreen(Screen[None]):
         yield Tabs(*(Tab(f"{c.KEY} {c.TAB}", id=f"tab-{n}") for n, c in by_key))
         with Grid(id="panes"):
             for name, cls in PANES.items():
-                yield cls(id=name)
+                if cls is LensPane:
+                    yield LensPane(id=name, busy=lambda: self.engine.busy)
+                else:
+                    yield cls(id=name)
         yield StatusLine(id="status")
         yield Footer()
 
@@ -140,7 +143,9 @@ class MainScreen(Screen[None]):
     def submit(self, action: Action) -> None:
         """Queue an action for the engine thread, starting it if idle."""
         if self.engine.submit(action):
-            self.run_worker(self.engine.drain, thread=True, group="engine")
+            self.run_worker(
+                self.engine.drain, thread=True, group="engine", description="engine"
+            )
 
     def _publish(self, snapshot: Snapshot) -> None:
         """Engine thread: hand a snapshot to the UI."""
