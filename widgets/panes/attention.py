@@ -19,7 +19,8 @@ from widgets.snapshot import Snapshot
 
 Attention = Sequence[tuple[int, tuple[np.ndarray, ...]]]
 LABEL_WIDTH = 8
-CHROME_LINES = 8  # title, header, entropy, legend and hint around the heatmap
+HEADER_LINES = 5  # title, three lines of key labels, and the keys hint
+KEYS_HINT = "[ ] layer  , . head  a mean of heads  v numbers"
 
 
 def attention_window(
@@ -68,10 +69,15 @@ def entropy_line(entropies: Sequence[float], head: int | None) -> Text:
     return text
 
 
-def legend_line(scale: Scale) -> Text:
+def lines(text: Text, width: int) -> int:
+    """How many lines `text` takes when wrapped at `width` (close enough)."""
+    return max(1, -(-len(text.plain) // max(1, width)))
+
+
+def legend_line(scale: Scale | None = None) -> Text:
     """What each shade stands for, in attention weight."""
     text = Text("weight ", style="dim")
-    for shade, label in scale.legend():
+    for shade, label in (scale or Scale()).legend():
         text.append(f"{shade}{label} ", style="dim")
     return text.append("blank: a later key (masked)", style="dim")
 
@@ -110,37 +116,43 @@ class AttentionPane(Pane):
         self.redraw()
 
     def draw(self, snapshot: Snapshot) -> RenderableType:
-        """Title, heatmap window, per-head entropy and legend."""
+        """Title, heatmap window, per-head entropy, legend and keys."""
         query = snapshot.query
         if not snapshot.reached(Stage.ATTEND) or query is None:
             return hint("attention appears at the Attend stage: press s to step")
         width, height = self.room
+        entropies = head_entropies(snapshot.attention, self.shown_layer, query)
+        entropy = entropy_line(entropies, self.shown_head)
+        legend = lines(legend_line(Scale(0.0, 0.123)), width)  # widest labels
+        chrome = HEADER_LINES + lines(entropy, width) + legend
         cell = 4 if self.show_values else 2
-        rows = window(query + 1, query, max(1, height - CHROME_LINES))
+        rows = window(query + 1, query, max(1, height - chrome))
         cols = window(query + 1, query, max(1, (width - LABEL_WIDTH - 2) // cell))
+        heatmap = self._heatmap(snapshot, rows, cols)
+        return Group(
+            self._title(snapshot, rows, cols),
+            heatmap,
+            entropy,
+            legend_line(heatmap.scale),
+            hint(KEYS_HINT),
+        )
+
+    def _heatmap(self, snapshot: Snapshot, rows: range, cols: range) -> Heatmap:
+        """The window's weights as a heatmap, scaled to its largest weight."""
         values = attention_window(
             snapshot.attention, self.shown_layer, self.shown_head, rows, cols
         )
         finite = values[np.isfinite(values)]
-        scale = Scale(0.0, float(finite.max()) if finite.size else 1.0)
         labels = [chip.text for chip in snapshot.chips]
-        heatmap = Heatmap(
+        return Heatmap(
             values,
-            scale,
+            Scale(0.0, float(finite.max()) if finite.size else 1.0),
             row_labels=[labels[r] for r in rows],
             col_labels=[labels[c] for c in cols],
             current_row=len(rows) - 1,
             current_col=len(cols) - 1,
             show_values=self.show_values,
             label_width=LABEL_WIDTH,
-        )
-        entropies = head_entropies(snapshot.attention, self.shown_layer, query)
-        return Group(
-            self._title(snapshot, rows, cols),
-            heatmap,
-            entropy_line(entropies, self.shown_head),
-            legend_line(scale),
-            hint("[ ] layer  , . head  a mean of heads  v numbers"),
         )
 
     def _title(self, snapshot: Snapshot, rows: range, cols: range) -> Text:
