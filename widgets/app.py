@@ -7,11 +7,13 @@ scenario, so the window opens at once even when a large model is loading.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from functools import partial
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.logging import TextualHandler
 from textual.screen import Screen
 
 from stepper.session import Session
@@ -63,5 +65,10 @@ class StepperApp(App[None]):
 
 
 def run_app(session: Session | None = None, *, factory: Factory | None = None) -> None:
-    """Open the debugger on `session` (or on what `factory` opens) and wait."""
+    """Open the debugger on `session` (or on what `factory` opens) and wait.
+
+    The engine's log records go to Textual's devtools console (`textual console`)
+    while the app owns the terminal.
+    """
+    logging.getLogger("stepper").addHandler(TextualHandler())
     StepperApp(session, factory=factory).run()

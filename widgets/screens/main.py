@@ -78,8 +78,11 @@ class StatusLine(Static):
 
     def render(self) -> str:
         """The error if any, else the status."""
-        self.set_class(bool(self.error), "-error")
         return f"✗ {self.error}" if self.error else self.status
+
+    def watch_error(self) -> None:
+        """Colour the line as an error while there is one."""
+        self.set_class(bool(self.error), "-error")
 
 
 class MainScreen(Screen[None]):
