@@ -12,10 +12,18 @@ from rich.style import Style
 
 from widgets.draw.cells import fit
 
-PROMPT = Style(bgcolor="grey23")
-GENERATED = Style(bgcolor="grey30", italic=True)
-CURRENT = Style(bold=True, reverse=True)
 ID = Style(dim=True)
+
+
+@dataclass(frozen=True)
+class ChipStyles:
+    """How prompt, generated and current chips look (the app takes its theme's)."""
+
+    prompt: Style = Style(bgcolor="grey23")
+    generated: Style = Style(bgcolor="grey30", italic=True)
+    current: Style = Style(bold=True, reverse=True)
+
+
 MARK = "▶"
 
 
@@ -39,6 +47,7 @@ class TokenChips:
     chips: Sequence[Chip]
     current: int | None = None
     show_ids: bool = True
+    styles: ChipStyles = ChipStyles()
 
     def __rich_console__(
         self, console: Console, options: ConsoleOptions
@@ -66,7 +75,7 @@ class TokenChips:
         room = max(1, width - cell_len(mark + ident))
         text = chip.text if cell_len(chip.text) <= room else fit(chip.text, room)
         if mark:
-            yield mark, CURRENT
+            yield mark, self.styles.current
         yield text, style
         if ident:
             yield ident, style + ID
@@ -74,5 +83,5 @@ class TokenChips:
     def _style(self, index: int, chip: Chip) -> Style:
         """Reversed for the current chip, italic for generated ones."""
         if index == self.current:
-            return CURRENT
-        return GENERATED if chip.generated else PROMPT
+            return self.styles.current
+        return self.styles.generated if chip.generated else self.styles.prompt

@@ -8,7 +8,7 @@ from textual.reactive import reactive
 
 from stepper.session import Stage
 from stepper.tokenizer import Encoding
-from widgets.draw.chips import TokenChips
+from widgets.draw.chips import ChipStyles, TokenChips
 from widgets.draw.merges import MergeReplay
 from widgets.panes.base import Pane, hint
 from widgets.snapshot import Snapshot
@@ -36,6 +36,8 @@ def summary(snapshot: Snapshot) -> Text:
 class TokensPane(Pane):
     """Token chips with ids; in the Tokenize stage, the BPE merges step by step."""
 
+    COMPONENT_CLASSES = {"tokens--prompt", "tokens--generated", "tokens--current"}
+
     TITLE = "Tokens"
     KEY = "1"
     TAB = "Tokens"
@@ -60,10 +62,21 @@ class TokensPane(Pane):
 
     def draw(self, snapshot: Snapshot) -> RenderableType:
         """Chips, and the merge replay while tokenizing."""
-        chips = TokenChips(snapshot.chips, current=current_chip(snapshot))
+        chips = TokenChips(
+            snapshot.chips, current=current_chip(snapshot), styles=self._chip_styles()
+        )
         if snapshot.stage != Stage.TOKENIZE:
             return Group(summary(snapshot), chips)
         return Group(self._replay(snapshot), chips)
+
+    def _chip_styles(self) -> ChipStyles:
+        """Chip styles from the theme, through this pane's component classes."""
+        return ChipStyles(
+            *(
+                self.get_component_rich_style(f"tokens--{name}", partial=True)
+                for name in ("prompt", "generated", "current")
+            )
+        )
 
     def _replay(self, snapshot: Snapshot) -> RenderableType:
         """The words after `merges_done` merges, or a note when there are none."""
