@@ -158,3 +158,15 @@ def test_help_screen(snap_compare):
     # ?: help
     run = pressing("question_mark")
     assert snap_compare(story(), terminal_size=WIDE, run_before=run)
+
+
+def test_unicode_prompt(snap_compare):
+    """Emoji, Hebrew and CJK in the prompt: byte tokens shown as <F0>, layout kept."""
+
+    # e, a mixed-script prompt, Enter; s: Embed
+    async def run(pilot: Pilot) -> None:
+        await keys(pilot, "e")
+        await answer(pilot, "Hi 😀 שלום 日本 tab\there")
+        await keys(pilot, "s")
+
+    assert snap_compare(story(), terminal_size=WIDE, run_before=run)
