@@ -86,24 +86,37 @@ class EmbeddingsPane(Pane):
         )
 
     def _vectors(self, snapshot: Snapshot, width: int) -> RenderableType:
-        """The token embedding, and the position embedding if the model learns one."""
+        """The token embedding, and the position embedding if the model learns one.
+
+        Each vector gets as many rows as the pane shows (split between the two),
+        and says which dimensions are in view when it does not fit; maximizing
+        the pane (key 2) shows more.
+        """
         capture = snapshot.capture
         assert capture is not None
-        per_row = max(4, (width - 1) // (6 if self.show_values else SIGNED_CELL))
-        parts: list[RenderableType] = [
-            Text("token embedding", "bold"),
-            self._vector_of(capture.token_embeddings[-1], per_row),
-        ]
+        vectors = [("token embedding", capture.token_embeddings[-1])]
         if capture.position_embeddings is not None:
-            parts.append(Text("position embedding", "bold"))
-            parts.append(self._vector_of(capture.position_embeddings[-1], per_row))
+            vectors.append(("position embedding", capture.position_embeddings[-1]))
+        per_row = max(4, (width - 1) // (6 if self.show_values else SIGNED_CELL))
+        rows = max(2, (self.room[1] - 2) // len(vectors) - 1)
+        parts: list[RenderableType] = []
+        for name, vector in vectors:
+            shown = min(vector.size, rows * per_row)
+            note = (
+                ""
+                if shown == vector.size
+                else f" (dims 0–{shown - 1} of {vector.size})"
+            )
+            parts.append(Text.assemble((name, "bold"), (note, "dim")))
+            parts.append(self._vector_of(vector, shown, per_row))
         return Group(*parts)
 
-    def _vector_of(self, vector: np.ndarray, per_row: int) -> Heatmap:
-        """A vector folded into rows, coloured on a symmetric scale."""
-        values = fold(vector.astype(np.float64), per_row)
+    def _vector_of(self, vector: np.ndarray, shown: int, per_row: int) -> Heatmap:
+        """The first `shown` values folded into rows, on the whole vector's scale."""
+        values = vector.astype(np.float64)
+        folded = fold(values[:shown], per_row)
         scale = signed_scale(values)
-        return Heatmap(values, scale, show_values=self.show_values, number=signed)
+        return Heatmap(folded, scale, show_values=self.show_values, number=signed)
 
     def _similarity(self, snapshot: Snapshot, width: int) -> RenderableType:
         """Cosine similarity between the prompt's tokens (last ones if many)."""
