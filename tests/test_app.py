@@ -316,6 +316,17 @@ async def test_a_scenario_that_fails_keeps_the_current_session(tmp_path):
         assert main(pilot).snapshot.cursor == before.cursor
 
 
+async def test_a_failed_first_load_leaves_a_usable_app():
+    """A scenario that cannot load: keys say so, ctrl+o can still open one."""
+    app = StepperApp(factory=lambda: open_scenario("no-such-scenario.toml"))
+    async with app.run_test(size=WIDE) as pilot:
+        await keys(pilot, "s")
+        assert "no session is open" in status(pilot).error
+        await keys(pilot, "ctrl+o")
+        snapshot = await answer(pilot, "story")
+        assert snapshot.stage == Stage.TOKENIZE
+
+
 # -- view --------------------------------------------------------------------------
 
 

@@ -138,13 +138,24 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Load the session (if a factory was given) or draw the one given."""
-        self.submit(self.start or (lambda session: ""))
+        self.submit(self.start or (lambda session: ""), opens=True)
         self.watch_shown()
 
     # -- engine -----------------------------------------------------------------
 
-    def submit(self, action: Action) -> None:
-        """Queue an action for the engine thread, starting it if idle."""
+    def submit(self, action: Action, opens: bool = False) -> None:
+        """Queue an action for the engine thread, starting it if idle.
+
+        Only an action that `opens` a session may run while none is open (the
+        first one failed to load).
+        """
+        if self.engine.session is None and not opens:
+            self.query_one(
+                StatusLine
+            ).error = (
+                "no session is open; ctrl+o opens a scenario (story, temperature, ...)"
+            )
+            return
         if self.engine.submit(action):
             self.run_worker(
                 self.engine.drain, thread=True, group="engine", description="engine"
@@ -303,10 +314,16 @@ class MainScreen(Screen[None]):
             "a .toml file or a built-in scenario name; the current session stays "
             "if it fails",
             lambda ref: lambda _session: self.opener(ref),
+            opens=True,
         )
 
     def _ask(
-        self, question: str, value: str, help_text: str, make: Callable[[str], Action]
+        self,
+        question: str,
+        value: str,
+        help_text: str,
+        make: Callable[[str], Action],
+        opens: bool = False,
     ) -> None:
         """Ask a question, then queue the action made from the answer."""
 
@@ -314,7 +331,7 @@ class MainScreen(Screen[None]):
             if answer is None:
                 return
             try:
-                self.submit(make(answer))
+                self.submit(make(answer), opens)
             except StepperError as error:
                 self.query_one(StatusLine).error = str(error)
 
