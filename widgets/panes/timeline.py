@@ -10,6 +10,7 @@ from widgets.panes.base import Pane
 from widgets.snapshot import Snapshot
 
 RECORDING_OFF = "○ not recording"  # the recording indicator's place (issue 5)
+SHOWN_TOKENS = 60  # generated tokens listed, the latest ones
 
 
 def position_line(snapshot: Snapshot) -> Text:
@@ -69,7 +70,10 @@ def text_line(snapshot: Snapshot) -> Text:
     text = Text("generated: ", style="dim")
     if not snapshot.generated:
         return text.append("nothing yet", style="dim")
-    for token in snapshot.generated:
+    hidden = max(0, len(snapshot.generated) - SHOWN_TOKENS)
+    if hidden:
+        text.append(f"… {hidden} earlier, then ", style="dim")
+    for token in snapshot.generated[hidden:]:
         mark = "⚑" if token.forced else ""
         text.append(f"{mark}{token.text}")
         text.append(f" {token.p:.0%}  ", style="dim")

@@ -13,6 +13,8 @@ from widgets.draw.merges import MergeReplay
 from widgets.panes.base import Pane, hint
 from widgets.snapshot import Snapshot
 
+CHIP_CELLS = 6  # a short chip with its id, separator included
+
 
 def current_chip(snapshot: Snapshot) -> int | None:
     """The chip to highlight: the token just sampled, or the one being read."""
@@ -61,13 +63,25 @@ class TokensPane(Pane):
         self.redraw()
 
     def draw(self, snapshot: Snapshot) -> RenderableType:
-        """Chips, and the merge replay while tokenizing."""
+        """Chips (the latest ones, on a long context), and the merge replay."""
+        current = current_chip(snapshot)
+        first = max(0, len(snapshot.chips) - self._chip_budget())
         chips = TokenChips(
-            snapshot.chips, current=current_chip(snapshot), styles=self._chip_styles()
+            snapshot.chips[first:],
+            current=None if current is None else current - first,
+            styles=self._chip_styles(),
         )
+        head = summary(snapshot)
+        if first:
+            head.append(f" · showing the last {len(snapshot.chips) - first}", "dim")
         if snapshot.stage != Stage.TOKENIZE:
-            return Group(summary(snapshot), chips)
+            return Group(head, chips)
         return Group(self._replay(snapshot), chips)
+
+    def _chip_budget(self) -> int:
+        """How many chips to draw: about twice what fits, so scrolling back works."""
+        width, height = self.room
+        return max(32, 2 * width * height // CHIP_CELLS)
 
     def _chip_styles(self) -> ChipStyles:
         """Chip styles from the theme, through this pane's component classes."""
