@@ -28,7 +28,6 @@ from stepper.errors import StepperError
 from stepper.model import Model
 from stepper.sampler import sample
 from stepper.steps import Cursor, Event, Settings, Stage, TokenStep
-from stepper.tokenizer import Encoding
 from stepper.transformer import Transformer
 
 if TYPE_CHECKING:
@@ -67,20 +66,21 @@ class Session:
     # -- state ------------------------------------------------------------------
 
     def _start(self, settings: Settings) -> None:
-        """Begin again at Tokenize with these settings."""
-        self.settings = settings
-        self.encoding: Encoding = self.model.tokenizer.encode(settings.prompt)
-        if not self.encoding.ids:
+        """Begin again at Tokenize with these settings; refuse them unchanged."""
+        encoding = self.model.tokenizer.encode(settings.prompt)
+        if not encoding.ids:
             raise StepperError(
                 f"{self.model.name}: the prompt is empty and the model has no BOS "
                 "token to start from; give a prompt"
             )
-        room = self.model.config.n_ctx - len(self.encoding.ids)
+        room = self.model.config.n_ctx - len(encoding.ids)
         if room < 1:
             raise StepperError(
-                f"the prompt is {len(self.encoding.ids)} tokens but {self.model.name} "
+                f"the prompt is {len(encoding.ids)} tokens but {self.model.name} "
                 f"holds {self.model.config.n_ctx}; shorten the prompt"
             )
+        # Nothing is changed until the new settings are known to work.
+        self.settings, self.encoding = settings, encoding
         self.max_new_tokens = min(settings.max_new_tokens, room)
         self.transformer.truncate(0)
         self.steps: list[TokenStep] = []

@@ -142,7 +142,10 @@ class Transformer:
     def logit_lens(self, capture: Capture, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """What each layer's residual would predict: top-k ids and probs, [L+1, k]."""
         probs = _softmax(self.logits(capture.residuals))  # [L+1, V]
-        top = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+        # A partial sort finds the k largest; only those k are then ordered.
+        part = np.argpartition(-probs, k - 1, axis=-1)[:, :k]  # [L+1, k]
+        order = np.argsort(-np.take_along_axis(probs, part, -1), -1, kind="stable")
+        top = np.take_along_axis(part, order, axis=-1)
         return top, np.take_along_axis(probs, top, axis=-1)
 
     def _reserve(self, needed: int) -> None:

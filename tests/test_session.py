@@ -218,3 +218,14 @@ def test_absurd_settings_are_one_line_errors(model):
         s.force(10**6)
     with pytest.raises(StepperError, match="top_p"):
         s.set_sampler(top_p=1.5)
+
+
+def test_a_refused_prompt_leaves_the_session_as_it_was(model):
+    from stepper.errors import StepperError
+
+    s = make(model, n=5)
+    s.run()
+    before = (s.settings, s.prompt_ids, s.generated_ids, s.cursor)
+    with pytest.raises(StepperError, match="shorten the prompt"):
+        s.set_prompt("a " * 3000)
+    assert (s.settings, s.prompt_ids, s.generated_ids, s.cursor) == before
