@@ -24,19 +24,15 @@ import asyncio
 import statistics
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+from bench_engine import build_model, gpt2_tokenizer  # the same model, one place
 from textual.pilot import Pilot
 
-from stepper.config import ModelConfig
-from stepper.gguf_file import open_gguf, read_metadata
 from stepper.load import load_model
 from stepper.model import Model
 from stepper.sampler import SamplerSettings
 from stepper.session import Session, Settings
-from stepper.tokenizer import tokenizer_from_gguf
-from stepper.weight_names import expected_shapes
 from widgets.app import StepperApp
 from widgets.panes.attention import AttentionPane
 from widgets.screens.main import MainScreen
@@ -44,32 +40,11 @@ from widgets.screens.main import MainScreen
 SIZE = (160, 50)
 PROMPT = "Once upon a time"
 BUDGET = 0.020  # seconds the app may add to an engine step, or spend on a view key
-VOCAB = Path(__file__).resolve().parents[1] / "tests/data/gpt2/ggml-vocab-gpt-2.gguf"
-GPT2_124M = ModelConfig(
-    arch="gpt2",
-    n_layers=12,
-    n_embd=768,
-    n_heads=12,
-    n_kv_heads=12,
-    n_ff=3072,
-    n_vocab=50257,
-    n_ctx=1024,
-    norm_eps=1e-5,
-)
 
 
 def gpt2_shaped() -> Model:
-    """GPT-2 124M's shapes with N(0, 0.02) weights (norm scales 1), real tokenizer."""
-    rng = np.random.default_rng(0)
-    required, _ = expected_shapes(GPT2_124M)
-    weights = {}
-    for name, shape in required.items():
-        if "norm" in name and name.endswith(".weight"):
-            weights[name] = np.ones(shape, np.float32)
-        else:
-            weights[name] = rng.standard_normal(shape, np.float32) * np.float32(0.02)
-    tokenizer = tokenizer_from_gguf(read_metadata(open_gguf(VOCAB), VOCAB), VOCAB)
-    return Model("gpt2-124m-random", None, GPT2_124M, weights, tokenizer)
+    """GPT-2 124M's shapes with N(0, 0.02) weights and the real tokenizer."""
+    return build_model(gpt2_tokenizer(), seed=0)
 
 
 def session_of(model: Model, tokens: int) -> Session:
