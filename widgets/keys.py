@@ -1,4 +1,4 @@
-"""Every key of the debugger, grouped as the help screen lists them."""
+"""Every key of the debugger and of its replay, grouped as the help lists them."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ GROUPS: dict[str, list[Binding]] = {
     "Session": [
         Binding("e", "edit_prompt", "Prompt…"),
         Binding("ctrl+o", "open_scenario", "Open…", show=False),
+        Binding(
+            "w",
+            "record",
+            "Start/stop recording",
+            show=False,
+            tooltip="Record the session into a file, or stop recording",
+        ),
     ],
     "View": [
         Binding("]", "layer(1)", "Next layer", show=False),
@@ -52,3 +59,50 @@ GROUPS: dict[str, list[Binding]] = {
 
 ALL: list[Binding] = [binding for group in GROUPS.values() for binding in group]
 BINDINGS: list[BindingType] = list(ALL)  # as Textual's BINDINGS are typed
+
+# The replay screen: its own moving keys (arrows, so n and b keep their debugger
+# meaning), and the debugger's view keys. Arrows and Home take priority over the
+# focused pane's scrolling.
+REPLAY_GROUPS: dict[str, list[Binding]] = {
+    "Replay": [
+        Binding("space", "toggle_play", "Play/pause", key_display="Space"),
+        Binding(
+            "left",
+            "backward",
+            "Back",
+            priority=True,
+            key_display="←",
+            tooltip="Back one recorded event",
+        ),
+        Binding(
+            "right",
+            "forward",
+            "Forward",
+            priority=True,
+            key_display="→",
+            tooltip="Forward one recorded event",
+        ),
+        Binding(
+            "-",
+            "speed(-1)",
+            "Slower",
+            key_display="−",
+            tooltip="Play slower (down to 0.25 events a second)",
+        ),
+        Binding(
+            "+", "speed(1)", "Faster", tooltip="Play faster (up to 8 events a second)"
+        ),
+        Binding(
+            "home",
+            "restart",
+            "Restart",
+            priority=True,
+            key_display="Home",
+            tooltip="Back to the recording's first event",
+        ),
+    ],
+    "View": GROUPS["View"],
+}
+
+REPLAY_ALL: list[Binding] = [b for group in REPLAY_GROUPS.values() for b in group]
+REPLAY_BINDINGS: list[BindingType] = list(REPLAY_ALL)

@@ -57,6 +57,8 @@ class Snapshot:
     serial: int = 0  # counts the engine's snapshots, so a reader knows the newest
     running: bool = False  # a long run is still going
     transformer: Transformer | None = None  # for the logit lens, read-only
+    recording: str = ""  # the file the session is recorded into; "" when it is not
+    recorded: int = 0  # events written to that file so far
 
     def display(self, token_id: int) -> str:
         """A token's readable text (whitespace and bytes made visible)."""

@@ -9,7 +9,7 @@ from stepper.session import Stage
 from widgets.panes.base import Pane
 from widgets.snapshot import Snapshot
 
-RECORDING_OFF = "○ not recording"  # the recording indicator's place (issue 5)
+RECORDING_OFF = "○ not recording"
 SHOWN_TOKENS = 60  # generated tokens listed, the latest ones
 
 
@@ -24,7 +24,15 @@ def position_line(snapshot: Snapshot) -> Text:
     if snapshot.done:
         text.append(f" · ended: {snapshot.end_reason}", style="bold")
     text.append(f" · {snapshot.model_name} · {snapshot.events} events  ")
-    return text.append(RECORDING_OFF, style="dim")
+    return text.append(recording_mark(snapshot))
+
+
+def recording_mark(snapshot: Snapshot) -> Text:
+    """`● recording FILE (N events)` while the session is recorded."""
+    if not snapshot.recording:
+        return Text(RECORDING_OFF, style="dim")
+    events = f"{snapshot.recorded} event{'s' * (snapshot.recorded != 1)}"
+    return Text(f"● recording {snapshot.recording} ({events})", style="bold red")
 
 
 def pipeline_line(snapshot: Snapshot) -> Text:

@@ -18,13 +18,13 @@ ABOUT = (
 )
 
 
-def key_table() -> Table:
+def key_table(groups: dict[str, list[Binding]] = GROUPS) -> Table:
     """A table of every binding: group, key and description."""
     table = Table(box=None, show_header=False, pad_edge=False, expand=True)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_column()
-    for group, bindings in GROUPS.items():
+    for group, bindings in groups.items():
         for index, binding in enumerate(bindings):
             text = binding.tooltip or binding.description
             table.add_row(group if index == 0 else "", _key(binding), text)
@@ -47,11 +47,15 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss_help", "Close"),
     ]
 
+    def __init__(self, groups: dict[str, list[Binding]] = GROUPS) -> None:
+        super().__init__()
+        self.groups = groups  # the keys of the screen asking for help
+
     def compose(self) -> ComposeResult:
         """The introduction and the key table."""
         with VerticalScroll(classes="dialog help-dialog"):
             yield Static(ABOUT, classes="about")
-            yield Static(key_table())
+            yield Static(key_table(self.groups))
 
     def action_dismiss_help(self) -> None:
         """Close the help."""

@@ -14,10 +14,10 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 
 from stepper.errors import StepperError
+from stepper.recording import Recorder
 from stepper.session import Session, Stage
 from widgets import actions
 from widgets.engine import Action, Engine
@@ -33,6 +33,7 @@ from widgets.panes.tokens import TokensPane
 from widgets.screens.ask import AskScreen
 from widgets.screens.force import ForceScreen
 from widgets.screens.help import HelpScreen
+from widgets.screens.recording import RecordingScreen
 from widgets.snapshot import Snapshot
 
 PANES: dict[str, type[Pane]] = {
@@ -85,7 +86,7 @@ class StatusLine(Static):
         self.set_class(bool(self.error), "-error")
 
 
-class MainScreen(Screen[None]):
+class MainScreen(RecordingScreen):
     """Tokens, Embeddings, Attention, Predict/Sample, Logit lens and Timeline."""
 
     BINDINGS = KEYS
@@ -116,9 +117,11 @@ class MainScreen(Screen[None]):
         session: Session | None,
         opener: Opener,
         start: Action | None,
+        recorder: Recorder | None = None,
     ) -> None:
         super().__init__()
-        self.engine = Engine(session, self._publish, self._fail)
+        self.engine = Engine(session, self._publish, self._fail, self.notice)
+        self.engine.recorder = recorder  # recording since the command line
         self.opener = opener
         self.start = start
         self.snapshot: Snapshot | None = None
