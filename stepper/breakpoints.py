@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -35,10 +36,14 @@ class Breakpoint:
     value: int | float | str
 
     def __post_init__(self) -> None:
+        """Refuse a kind or value that could never mean what the user wants."""
         if self.kind not in KINDS:
             raise StepperError(
                 f"unknown breakpoint kind {self.kind!r}; use one of {', '.join(KINDS)}"
             )
+        problem = _value_problem(self.kind, self.value)
+        if problem:
+            raise StepperError(f"breakpoint {self.kind} = {self.value!r} {problem}")
 
     def describe(self) -> str:
         """A short human label, e.g. 'top p < 0.30'."""
@@ -49,6 +54,25 @@ class Breakpoint:
             "entropy_above": f"entropy > {self.value} bits",
         }
         return labels[self.kind]
+
+
+def _value_problem(kind: Kind, value: object) -> str | None:
+    """Why `value` is not a sensible value for a breakpoint of `kind`, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return "has the wrong type"
+    if kind == "at_token":
+        ok = isinstance(value, int) and 0 <= value < 2**31
+        return None if ok else "is out of range; use a token index >= 0"
+    if kind == "on_token":
+        ok = value != "" and (isinstance(value, str) or value >= 0)
+        return None if ok else "is not a token; use its text or its id"
+    if isinstance(value, str) or not math.isfinite(value):
+        return "is not a finite number"
+    if kind == "top_prob_below" and not 0 < value <= 1:
+        return "is out of range; use a probability in (0, 1]"
+    if kind == "entropy_above" and value < 0:
+        return "is out of range; use a number of bits >= 0"
+    return None
 
 
 def distribution_stats(logits: np.ndarray) -> tuple[float, float]:

@@ -17,6 +17,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -64,10 +65,35 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int | None]]:
 def _parser(command: str) -> argparse.ArgumentParser:
     """The argument parser of one subcommand (or of the debugger itself)."""
     prog = "stepper" if command == "open" else f"stepper {command}"
-    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTIONS[command])
+    parser = _Parser(prog=prog, description=_DESCRIPTIONS[command])
     parser.add_argument("--version", action="version", version=__version__)
     _ARGUMENTS[command](parser)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported in one line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `prog: message; see prog -h` on stderr and exit with status 2."""
+        self.exit(2, f"{self.prog}: {message}; see {self.prog} -h\n")
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number from {low} to {high}"
+            )
+        return value
+
+    return parse
 
 
 def _open_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,7 +110,9 @@ def _inspect_arguments(p: argparse.ArgumentParser) -> None:
 def _tokenize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", help="the text to tokenize")
     p.add_argument("--model", default="stories260k", help="model whose tokenizer")
-    p.add_argument("--merges", type=int, default=40, help="merges to list (0: none)")
+    p.add_argument(
+        "--merges", type=_whole(0, 10**6), default=40, help="merges to list (0: none)"
+    )
 
 
 def _trace_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,7 +124,9 @@ def _trace_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float, metavar="P")
     p.add_argument("--min-p", type=float, metavar="M")
     p.add_argument("--seed", type=int, metavar="S")
-    p.add_argument("--top", type=int, default=5, metavar="N", help="candidates shown")
+    p.add_argument(
+        "--top", type=_whole(0, 1000), default=5, metavar="N", help="candidates shown"
+    )
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
     _record_arguments(p)
 
@@ -128,7 +158,9 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--steps", metavar="N,M", help="svg: steps to draw (default: narrated, last)"
     )
-    p.add_argument("--width", type=int, default=100, help="cast and svg columns")
+    p.add_argument(
+        "--width", type=_whole(40, 400), default=100, help="cast and svg columns"
+    )
     p.add_argument("--model", metavar="REF", help="the recorded model, if moved")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 

@@ -81,8 +81,7 @@ class View:
 def build_view(session: Session, cursor: Cursor) -> View:
     """The view of `session` at `cursor`, a position it has reached."""
     stage, index = cursor.stage, cursor.token
-    scenario = session.scenario
-    notes = () if scenario is None else scenario.notes_for(stage, index)
+    notes = session.notes(stage, index)
     if stage == Stage.TOKENIZE:
         facts, tables = _tokenize(session)
     else:

@@ -36,9 +36,10 @@ import numpy as np
 
 from stepper import __version__
 from stepper.breakpoints import Breakpoint
-from stepper.errors import RecordingError
+from stepper.errors import RecordingError, StepperError
 from stepper.load import BUILTIN_MODELS
 from stepper.model import Model
+from stepper.sampler import SamplerSettings
 from stepper.scenario import Note, Scenario
 from stepper.session import Cursor, Event, Session, Settings, TokenStep
 
@@ -186,15 +187,33 @@ def scenario_json(scenario: Scenario) -> dict[str, Any]:
         "path": None if path is None else str(path), "text": text,
         "title": scenario.title, "description": scenario.description,
         "model": scenario.model, "notes": [asdict(note) for note in scenario.notes],
+        # The scenario's own settings, which its notes were written for (the
+        # session may have started from others, given on the command line).
+        "prompt": scenario.prompt, "sampler": asdict(scenario.sampler),
+        "seed": scenario.seed,
     }  # fmt: skip
 
 
 def scenario_of(data: dict[str, Any] | None) -> Scenario | None:
-    """The recorded scenario's titles and notes (its settings are in the header)."""
+    """The recorded scenario: titles, notes and the settings they were written for."""
     if data is None:
         return None
-    notes = tuple(Note(n["stage"], n["text"], n.get("token")) for n in data["notes"])
-    return Scenario(title=data["title"], description=data["description"], notes=notes)
+    try:
+        notes = tuple(
+            Note(n["stage"], n["text"], n.get("token")) for n in data["notes"]
+        )
+        return Scenario(
+            title=data["title"],
+            description=data["description"],
+            notes=notes,
+            prompt=data.get("prompt", ""),
+            sampler=SamplerSettings(**data.get("sampler", {})),
+            seed=data.get("seed", 0),
+        )
+    except (StepperError, TypeError, KeyError, AttributeError) as error:
+        raise RecordingError(
+            f"the recorded scenario is malformed ({error}); was the file edited?"
+        ) from None
 
 
 def cursor_json(cursor: Cursor) -> dict[str, Any]:

@@ -101,7 +101,7 @@ _RULES = {
     "prompt": _Rule("a string", _is_str),
     "model": _Rule(_MODEL, _is_str, bool, "is empty"),
     "seed": _Rule("a whole number >= 0", _is_int, lambda v: v >= 0),
-    "max_new_tokens": _Rule("a whole number >= 0", _is_int, lambda v: v >= 0),
+    "max_new_tokens": _Rule("a whole number >= 1", _is_int, lambda v: v >= 1),
     "stop": _Rule("a list of non-empty strings", _is_list_of(_is_str), all, "has ''"),
     "breakpoints": _Rule("an array of tables", _is_tables),
     "notes": _Rule("an array of tables", _is_tables),

@@ -28,6 +28,7 @@ from stepper.errors import StepperError
 from stepper.model import Model
 from stepper.sampler import sample
 from stepper.steps import Cursor, Event, Settings, Stage, TokenStep
+from stepper.tokenizer import Encoding
 from stepper.transformer import Transformer
 
 if TYPE_CHECKING:
@@ -67,7 +68,11 @@ class Session:
 
     def _start(self, settings: Settings) -> None:
         """Begin again at Tokenize with these settings; refuse them unchanged."""
-        encoding = self.model.tokenizer.encode(settings.prompt)
+        tok = self.model.tokenizer
+        encoding = tok.encode(settings.prompt)
+        if not encoding.ids and tok.bos_id is not None:
+            # An empty prompt starts from BOS, even where prompts get none added.
+            encoding = Encoding([tok.bos_id], [(0, 0)])
         if not encoding.ids:
             raise StepperError(
                 f"{self.model.name}: the prompt is empty and the model has no BOS "
@@ -81,7 +86,7 @@ class Session:
             )
         # Nothing is changed until the new settings are known to work.
         self.settings, self.encoding = settings, encoding
-        self.max_new_tokens = min(settings.max_new_tokens, room)
+        self.max_new_tokens = settings.max_new_tokens
         self.transformer.truncate(0)
         self.steps: list[TokenStep] = []
         self.cursor = Cursor(0, Stage.TOKENIZE)
@@ -309,8 +314,10 @@ class Session:
         elif any(s and s in text for s in self.settings.stop):
             self.end_reason = "stop"
         elif step.index + 1 >= self.max_new_tokens:
-            # max_new_tokens was already cut to what fits in the model's context.
             self.end_reason = "max_new_tokens"
+        elif step.capture.start + len(step.capture.ids) >= self.model.config.n_ctx:
+            # The next token would need a position the model does not have.
+            self.end_reason = "context"
 
     def _bound_attention(self) -> None:
         """Drop the oldest tokens' attention rows once they pass the budget."""
@@ -355,6 +362,10 @@ class Session:
 
     def set_seed(self, seed: int) -> None:
         """Reseed the random draws from the cursor's token on."""
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise StepperError(
+                f"seed = {seed!r} is out of range; use a whole number >= 0"
+            )
         self.settings = replace(self.settings, seed=seed)
         self._resample(lambda step: setattr(step, "seed", seed))
         self._emit("set_seed", seed=seed)
@@ -394,6 +405,26 @@ class Session:
         """Advance to the Predict stage of the cursor's token if not past it."""
         while self.cursor.stage in (Stage.TOKENIZE, Stage.EMBED, Stage.ATTEND):
             self._advance(into=False)
+
+    def notes(self, stage: Stage, token: int) -> list[str]:
+        """The scenario's narration for `stage` of token `token`, while it applies.
+
+        Notes are written for the scenario's own prompt, settings and tokens: once
+        the prompt, the sampling settings or seed at that token, or an earlier
+        token (forced) differ, they would describe something else, so none show.
+        """
+        sc = self.scenario
+        if sc is None or self.settings.prompt != sc.prompt:
+            return []
+        steps = self.steps[: token + 1]
+        used = [(s.settings, s.seed) for s in steps]
+        if len(steps) <= token:  # not computed yet: today's settings will apply
+            used.append((self.settings.sampler, self.settings.seed))
+        if any(used_here != (sc.sampler, sc.seed) for used_here in used):
+            return []
+        if any(s.forced for s in steps[:token]):
+            return []
+        return sc.notes_for(str(stage), token)
 
     # -- breakpoints ------------------------------------------------------------
 

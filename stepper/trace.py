@@ -8,6 +8,7 @@ written, so output already printed stays valid if a later step fails.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -99,7 +100,7 @@ def print_text(session: Session, console: Console, top: int) -> None:
     for step in generate(session):
         _print_step(session, step, console, top)
     console.rule(f"end: {session.end_reason}")
-    console.print(escape(session.settings.prompt + session.text))
+    console.print(escape(printable(session.settings.prompt + session.text)))
 
 
 def _print_step(session: Session, step: TokenStep, console: Console, top: int) -> None:
@@ -146,3 +147,15 @@ def _attention_summary(session: Session, step: TokenStep) -> str:
         pos = int(np.argmax(row))
         parts.append(f"L{layer}→{tok.display(context[pos])}@{pos} {row[pos]:.2f}")
     return escape(" ".join(parts))
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters shown as `\\xNN`, not sent to the terminal.
+
+    An escape sequence in a prompt or in the model's output would otherwise
+    recolour or retitle the user's terminal.
+    """
+    return "".join(
+        c if c in "\n\t" or unicodedata.category(c) != "Cc" else f"\\x{ord(c):02x}"
+        for c in text
+    )

@@ -229,3 +229,56 @@ def test_a_refused_prompt_leaves_the_session_as_it_was(model):
     with pytest.raises(StepperError, match="shorten the prompt"):
         s.set_prompt("a " * 3000)
     assert (s.settings, s.prompt_ids, s.generated_ids, s.cursor) == before
+
+
+def test_scenario_notes_show_only_while_they_describe_the_session(model):
+    from stepper.scenario import load_scenario
+    from stepper.scenario_session import session_from_scenario
+
+    s = session_from_scenario(load_scenario("story"))
+    assert s.notes(Stage.TOKENIZE, 0), "the story narrates its first stage"
+    s.set_sampler(temperature=0.5)
+    assert s.notes(Stage.TOKENIZE, 0) == [], "settings changed: notes would mislead"
+    s = session_from_scenario(load_scenario("story"))
+    s.set_prompt("The cat")
+    assert s.notes(Stage.TOKENIZE, 0) == []
+
+
+def test_running_out_of_context_ends_with_its_own_reason(model):
+    sampler = SamplerSettings(temperature=0.0)
+    per_word = len(model.tokenizer.encode("dog " * 100).ids) / 100  # BOS aside
+    words = int((model.config.n_ctx - 8) / per_word)
+    while len(model.tokenizer.encode("dog " * words).ids) < model.config.n_ctx - 6:
+        words += 1
+    s = Session(model, Settings("dog " * words, sampler, max_new_tokens=100))
+    s.run()
+    assert s.end_reason == "context"
+    last = s.steps[-1].capture
+    assert last.start + len(last.ids) == model.config.n_ctx
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("at_token", -1),
+        ("entropy_above", float("nan")),
+        ("entropy_above", -5),
+        ("top_prob_below", 2),
+        ("top_prob_below", 0),
+        ("on_token", ""),
+    ],
+)
+def test_absurd_breakpoints_are_refused(model, kind, value):
+    from stepper.errors import StepperError
+
+    with pytest.raises(StepperError, match="breakpoint"):
+        make(model).add_breakpoint(kind, value)
+
+
+def test_negative_seed_is_refused(model):
+    from stepper.errors import StepperError
+
+    s = make(model)
+    with pytest.raises(StepperError, match="seed = -1"):
+        s.set_seed(-1)
+    assert s.settings.seed == 7

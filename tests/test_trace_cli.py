@@ -114,3 +114,28 @@ def test_each_shipped_scenario_runs_headless(capsys, name):
     assert len(lines) > 2, "the scenario generates at least one token"
     status, out, _ = run(capsys, "trace", name)
     assert status == 0 and "end:" in out
+
+
+def test_control_characters_are_not_sent_to_the_terminal(capsys):
+    status, out, _ = run(
+        capsys, "trace", "--prompt", "Hi\x1b[31mRED", "--max-new-tokens", "1"
+    )
+    assert status == 0 and "\x1b[31m" not in out and "\\x1b[31m" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["trace", "--top", "-3"],
+        ["trace", "--max-new-tokens", "0"],
+        ["tokenize", "--merges", "-1", "x"],
+        ["trace", "--seed", "-1"],
+    ],
+)
+def test_absurd_flags_are_one_line_errors(capsys, argv):
+    try:
+        status = main(argv)
+    except SystemExit as stop:  # argparse's own checks exit from inside main
+        status = stop.code
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
