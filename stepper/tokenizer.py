@@ -20,6 +20,9 @@ from stepper.errors import ModelFileError, UnsupportedModelError
 
 # How display() shows characters that would otherwise be invisible on a screen.
 _VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥"}
+# Unicode categories that draw nothing: other spaces, format characters (zero-width
+# joiners, direction marks), line and paragraph separators.
+_INVISIBLE = ("Zs", "Cf", "Zl", "Zp")
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,14 @@ def readable(data: bytes) -> str:
 
 
 def _visible(char: str) -> str:
-    """One character made visible; control characters become their code."""
+    """One character made visible; control and invisible ones become their code."""
     if char in _VISIBLE:
         return _VISIBLE[char]
-    if len(char) == 1 and unicodedata.category(char) == "Cc":
+    category = unicodedata.category(char) if len(char) == 1 else ""
+    if category == "Cc":
         return f"<{ord(char):02X}>"
+    if category in _INVISIBLE:  # a hair space or a zero-width joiner shows nothing
+        return f"<U+{ord(char):04X}>"
     return char
 
 

@@ -396,3 +396,11 @@ def test_bad_hf_directory_is_one_line(tmp_path: Path) -> None:
     ) as caught:
         tokenizer_from_hf(tmp_path)
     assert "\n" not in str(caught.value)
+
+
+def test_invisible_characters_are_displayed_by_code():
+    from stepper.load import load_model
+
+    tok = load_model("stories260k").tokenizer
+    hair = tok.find("\u200a")
+    assert hair is not None and tok.display(hair) == "<U+200A>"
