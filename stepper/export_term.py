@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 from rich import box
@@ -34,6 +35,10 @@ CHIP_STYLES = {
     "generated": "on dark_blue",
     "current": "bold black on yellow",
 }
+
+# Rich's SVG asks a CDN for its font; an exported file must not reach the network
+# when opened, so only the locally installed font (then any monospace) is named.
+_REMOTE_FONT = re.compile(r',?\s*url\("https?://[^"]*"\) format\("[^"]*"\)')
 
 
 def render(view: View, heading: str) -> RenderableType:
@@ -183,4 +188,5 @@ def svgs(
 def _svg(section: Section, title: str, width: int) -> str:
     console = _console(width, height=200)
     console.print(render(section.view, heading(section, section.view)))
-    return console.export_svg(title=f"{title}: step {section.number}")
+    svg = console.export_svg(title=f"{title}: step {section.number}")
+    return _REMOTE_FONT.sub("", svg)

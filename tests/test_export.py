@@ -194,3 +194,8 @@ def test_repeated_narration_is_shown_once(recorded):
     layers = [s for s in walk.sections if s.view.cursor.stage == Stage.ATTEND]
     assert layers[0].new_notes and layers[0].view.notes
     assert not any(s.new_notes for s in layers[1:5])
+
+
+def test_svg_names_no_remote_font(recorded, tmp_path):
+    svg = exported(recorded, "svg", tmp_path / "a.svg", "--steps", "2")
+    assert "https://" not in svg and "local(" in svg
