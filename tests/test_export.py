@@ -198,4 +198,4 @@ def test_repeated_narration_is_shown_once(recorded):
 
 def test_svg_names_no_remote_font(recorded, tmp_path):
     svg = exported(recorded, "svg", tmp_path / "a.svg", "--steps", "2")
-    assert "url(" not in svg and "local(" in svg
+    assert 'url("http' not in svg and "local(" in svg
