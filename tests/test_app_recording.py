@@ -222,7 +222,7 @@ async def test_replay_opens_at_the_start_with_the_scenario_note(story_walk):
         assert snapshot.stage == Stage.TOKENIZE
         assert "five tokens" in snapshot.note
         line = status(pilot).status
-        assert line.endswith("event 0 of 8 · paused at 1× (Space plays) · matches")
+        assert line.endswith("event 0 of 8 · paused at 1× · matches")
 
 
 async def test_step_forward_and_back_one_event(story_walk):
@@ -405,7 +405,11 @@ async def test_the_app_killed_mid_session_replays_every_step(tmp_path):
     kinds = [line.event.kind for line in recording.events if line.event]
     assert kinds == ["next_token", "next_token", "step", "next_token", "back"]
     assert Replayer(recording).check() == 5
-    async with replay_app(path).run_test(size=WIDE) as pilot:
+    app = replay_app(path)
+    said = notices(app)
+    async with app.run_test(size=WIDE) as pilot:
         await keys(pilot, *["right"] * 6)
         assert replay(pilot).progress.position == 5
         assert main(pilot).snapshot.cursor == recording.events[-1].cursor
+    assert said == [f"{path}: recording was not stopped cleanly (the program ended "
+                    "during it); it holds 5 events"]  # fmt: skip

@@ -35,9 +35,9 @@ def progress_line(progress: Progress, playing: bool, speed: float) -> str:
     if playing:
         text += f" · playing {speed:g}×"
     elif progress.ended:
-        text += " · ended (Home restarts)"
+        text += " · ended"
     else:
-        text += f" · paused at {speed:g}× (Space plays)"
+        text += f" · paused at {speed:g}×"
     if progress.difference is not None:
         return text + f" · differs from event {progress.difference.number}"
     return text + " · matches"
@@ -84,8 +84,10 @@ class ReplayScreen(MainScreen, inherit_bindings=False):
             yield widget
 
     def on_mount(self) -> None:
-        """Start the (paused) play timer."""
+        """Start the (paused) play timer; say what the reader noticed in the file."""
         self._timer = self.set_interval(1 / self.speed, self._tick, pause=True)
+        for note in self.playback.replayer.recording.notes:
+            self.notify(note, timeout=10)
 
     # -- progress ---------------------------------------------------------------
 
