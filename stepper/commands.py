@@ -64,13 +64,21 @@ def _print_merges(encoding, limit: int) -> None:  # type: ignore[no-untyped-def]
     words = [list(w) for w in encoding.words]
     for n, merge in enumerate(merges[:limit], 1):
         words = replay(words, [merge])
-        after = "|".join(words[merge.word])
+        after = _around(words[merge.word], merge.position)
         out.print(
             f"{n:4d}. {escape(merge.left)!s} + {escape(merge.right)!s}"
             f"  →  {escape(after)}"
         )
     if len(merges) > limit:
         out.print(f"      … {len(merges) - limit} more (--merges N to see them)")
+
+
+def _around(pieces: list[str], at: int, reach: int = 6) -> str:
+    """The pieces near `at`, joined with |, so a long text's merges stay short."""
+    lo, hi = max(0, at - reach), min(len(pieces), at + reach + 1)
+    head = "…|" if lo > 0 else ""
+    tail = "|…" if hi < len(pieces) else ""
+    return head + "|".join(pieces[lo:hi]) + tail
 
 
 def trace(options: argparse.Namespace) -> int:
