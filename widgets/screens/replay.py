@@ -121,10 +121,11 @@ class ReplayScreen(MainScreen, inherit_bindings=False):
     # -- playing ----------------------------------------------------------------
 
     def _tick(self) -> None:
-        """Timer: perform the next event, unless the last one is still running."""
-        if self.engine.busy:
-            return
-        if self.playback.replayer.done:  # the engine is idle: safe to read
+        """Timer: perform the next event once the last one is done and shown."""
+        replayer = self.playback.replayer  # read only while the engine is idle
+        if self.engine.busy or replayer.position != self.progress.position:
+            return  # a difference it found may be about to pause the replay
+        if replayer.done:
             self.playing = False
             return
         self.submit(self.playback.forward())
