@@ -34,7 +34,10 @@ class StepperApp(App[None]):
 
     CSS_PATH = ["app.tcss", "panes.tcss", "recording.tcss"]
     TITLE = "stepper"
-    BINDINGS = [Binding("q", "quit", "Quit")]
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False),
+    ]
 
     def __init__(
         self,
@@ -57,6 +60,13 @@ class StepperApp(App[None]):
         factory = self.factory
         start = None if factory is None else (lambda _session: factory())
         return MainScreen(self.session, self.opener, start, self.recorder)
+
+    async def action_quit(self) -> None:
+        """Quit at once: a run on the engine thread stops at its next stage."""
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.engine.interrupt()
+        self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's own commands, then every debugger action by its description."""

@@ -30,7 +30,7 @@ def key_table(groups: dict[str, list[Binding]] = GROUPS) -> Table:
             table.add_row(group if index == 0 else "", _key(binding), text)
         table.add_row("", "", "")
     table.add_row("App", "ctrl+p", "Command palette: every action by name")
-    table.add_row("", "q", "Quit")
+    table.add_row("", "q, ctrl+c", "Quit (a run stops first)")
     return table
 
 
