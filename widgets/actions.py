@@ -119,6 +119,21 @@ def toggle_breakpoint(session: Session) -> str:
     return f"breakpoint at token {index} set"
 
 
+def clear_breakpoints(session: Session) -> str:
+    """Remove every breakpoint, of any kind."""
+    removed = list(session.breakpoints)
+    for bp in removed:
+        session.remove_breakpoint(bp.kind, bp.value)
+    if not removed:
+        return "there were no breakpoints to remove"
+    return f"removed {plural(len(removed), 'breakpoint')}"
+
+
+def plural(count: int, noun: str) -> str:
+    """`count` and `noun`, the noun with an s unless the count is one."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
 def parse_breakpoint(text: str) -> tuple[str, int | float | str]:
     """`KIND VALUE` as typed (e.g. `top_prob_below 0.3`), or a one-line error."""
     kind, _, raw = text.strip().partition(" ")
@@ -127,11 +142,12 @@ def parse_breakpoint(text: str) -> tuple[str, int | float | str]:
             f"breakpoint {text!r} is not KIND VALUE; KIND is one of {', '.join(KINDS)}"
         )
     value: int | float | str = raw.strip()
+    noun = "a whole number" if kind == "at_token" else "a number"
     try:
-        value = int(raw) if kind in ("at_token",) else value
+        value = int(raw) if kind == "at_token" else value
         value = float(raw) if kind in ("top_prob_below", "entropy_above") else value
     except ValueError:
-        raise StepperError(f"breakpoint {kind} needs a number, not {raw!r}") from None
+        raise StepperError(f"breakpoint {kind} needs {noun}, not {raw!r}") from None
     return kind, value
 
 

@@ -16,6 +16,13 @@ GROUPS: dict[str, list[Binding]] = {
         Binding("escape", "interrupt", "Stop run", show=False),
         Binding("x", "toggle_breakpoint", "Breakpoint here", show=False),
         Binding("X", "add_breakpoint", "Add breakpoint…", show=False),
+        Binding(
+            "c",
+            "clear_breakpoints",
+            "Clear breakpoints",
+            show=False,
+            tooltip="Remove every breakpoint (x removes the one at the cursor)",
+        ),
     ],
     "Sample": [
         Binding("t", "ask_setting('temperature')", "Temp…"),

@@ -251,13 +251,17 @@ class MainScreen(RecordingScreen):
         self.submit(actions.toggle_breakpoint)
 
     def action_add_breakpoint(self) -> None:
-        """Ask for a breakpoint of any kind."""
-        self._ask(
-            "Add a breakpoint (KIND VALUE)",
-            "",
-            "at_token 5 · on_token ␣cat · top_prob_below 0.3 · entropy_above 3",
-            actions.add_breakpoint,
-        )
+        """Ask for a breakpoint of any kind; say which are set and how to clear them."""
+        kinds = "at_token 5 · on_token ␣cat · top_prob_below 0.3 · entropy_above 3"
+        now = self.snapshot.breakpoints if self.snapshot else ()
+        if now:
+            listed = ", ".join(bp.describe() for bp in now)
+            kinds += f"\nset now: {listed} (c clears them)"
+        self._ask("Add a breakpoint (KIND VALUE)", "", kinds, actions.add_breakpoint)
+
+    def action_clear_breakpoints(self) -> None:
+        """Remove every breakpoint."""
+        self.submit(actions.clear_breakpoints)
 
     # -- sampling ---------------------------------------------------------------
 
