@@ -78,7 +78,10 @@ def nudge_temperature(delta: float) -> Action:
     """Raise or lower the temperature by `delta`, never below 0."""
 
     def action(session: Session) -> str:
-        current = session.settings.sampler.temperature
+        step = session.current  # the settings in force where the cursor is
+        current = (
+            session.settings.sampler if step is None else step.settings
+        ).temperature
         value = round(max(0.0, current + delta), 2)
         return set_setting("temperature", value)(session)  # type: ignore[return-value]
 

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from stepper.breakpoints import Breakpoint
-from stepper.sampler import SampleTrace, StageRecord, check_logits, run_chain
+from stepper.sampler import (
+    SamplerSettings,
+    SampleTrace,
+    StageRecord,
+    check_logits,
+    run_chain,
+)
 from stepper.session import Cursor, Session, Settings, Stage
 from stepper.tokenizer import Encoding
 from stepper.transformer import Capture, Transformer
@@ -59,6 +65,13 @@ class Snapshot:
     transformer: Transformer | None = None  # for the logit lens, read-only
     recording: str = ""  # the file the session is recorded into; "" when it is not
     recorded: int = 0  # events written to that file so far
+    sampler: SamplerSettings | None = None  # in force at the cursor's token
+    seed: int = 0  # in force at the cursor's token
+
+    @property
+    def sampler_here(self) -> SamplerSettings:
+        """The sampling settings in force at the cursor's token."""
+        return self.sampler or self.settings.sampler
 
     def display(self, token_id: int) -> str:
         """A token's readable text (whitespace and bytes made visible)."""
@@ -122,6 +135,8 @@ def take(
         serial=serial,
         running=running,
         transformer=session.transformer,
+        sampler=session.settings.sampler if step is None else step.settings,
+        seed=session.settings.seed if step is None else step.seed,
     )
 
 

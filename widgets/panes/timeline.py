@@ -56,11 +56,11 @@ def pipeline_line(snapshot: Snapshot) -> Text:
 
 def settings_line(snapshot: Snapshot) -> Text:
     """The sampling settings and seed in force for the current token."""
-    s, settings = snapshot.settings.sampler, snapshot.settings
+    s = snapshot.sampler_here
     return Text(
         f"temperature {s.temperature:g} · top-k {s.top_k} · top-p {s.top_p:g} · "
         f"min-p {s.min_p:g} · repetition {s.repetition_penalty:g} · "
-        f"seed {settings.seed}",
+        f"seed {snapshot.seed}",
         style="dim",
     )
 

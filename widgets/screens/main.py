@@ -280,8 +280,8 @@ class MainScreen(RecordingScreen):
         if self.snapshot is None:
             return ""
         if name == "seed":
-            return str(self.snapshot.settings.seed)
-        return f"{getattr(self.snapshot.settings.sampler, name):g}"
+            return str(self.snapshot.seed)
+        return f"{getattr(self.snapshot.sampler_here, name):g}"
 
     def action_nudge_temperature(self, delta: float) -> None:
         """Raise or lower the temperature by a step."""
