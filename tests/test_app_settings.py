@@ -21,3 +21,15 @@ async def test_timeline_shows_the_settings_of_the_cursors_token():
         assert main(pilot).query_one(TimelinePane).snapshot is earlier
         await keys(pilot, "t")
         assert pilot.app.screen.query_one(Input).value == "0"  # the cursor's too
+
+
+async def test_notes_go_once_the_prompt_or_a_setting_differs():
+    """The story's notes show on its own prompt only, and at its own settings."""
+    async with story_app().run_test(size=WIDE) as pilot:
+        assert "five tokens" in (await keys(pilot)).note
+        await keys(pilot, "e")
+        assert (await answer(pilot, "The cat sat")).note == ""
+        await keys(pilot, "e")
+        assert "five tokens" in (await answer(pilot, "Once upon a time")).note
+        await keys(pilot, "t")
+        assert (await answer(pilot, "1.5")).note == ""

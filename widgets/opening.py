@@ -32,11 +32,13 @@ def open_model(model: str, prompt: str | None = None) -> Opened:
 
 
 def narration(session: Session) -> str:
-    """The session's scenario notes for the cursor's stage and token, joined."""
-    scenario, cursor = session.scenario, session.cursor
-    if scenario is None:
-        return ""
-    return " ".join(scenario.notes_for(cursor.stage.value, cursor.token))
+    """The scenario's notes for the cursor, joined, while they still apply.
+
+    `Session.notes` drops them once the prompt, a setting, the seed or an earlier
+    token differs from the scenario's, as they would describe something else.
+    """
+    cursor = session.cursor
+    return " ".join(session.notes(cursor.stage, cursor.token))
 
 
 def title(session: Session) -> str:
