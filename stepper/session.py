@@ -86,11 +86,15 @@ class Session:
             )
         # Nothing is changed until the new settings are known to work.
         self.settings, self.encoding = settings, encoding
-        self.max_new_tokens = settings.max_new_tokens
         self.transformer.truncate(0)
         self.steps: list[TokenStep] = []
         self.cursor = Cursor(0, Stage.TOKENIZE)
         self.end_reason: str | None = None
+
+    @property
+    def max_new_tokens(self) -> int:
+        """The most tokens this session will generate."""
+        return self.settings.max_new_tokens
 
     @property
     def prompt_ids(self) -> list[int]:
@@ -134,8 +138,8 @@ class Session:
         log.info("recomputing attention for token %d", index)
         scratch = Transformer(self.model)
         capture = scratch.forward(self.prompt_ids)
-        for s in self.steps[:index]:
-            capture = scratch.forward([s.token_id])  # type: ignore[list-item]
+        for token_id in self._sampled(index):
+            capture = scratch.forward([token_id])
         return capture.attention
 
     # -- events -----------------------------------------------------------------
