@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stepper.analysis import cosine_similarity
 from stepper.breakpoints import Breakpoint
 from stepper.sampler import (
     SamplerSettings,
@@ -24,6 +25,8 @@ from stepper.session import Cursor, Session, Settings, Stage
 from stepper.tokenizer import Encoding
 from stepper.transformer import Capture, Transformer
 from widgets.draw.chips import Chip
+
+SIMILAR_TOKENS = 8  # the latest tokens whose embeddings are compared, at most
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Snapshot:
     attention: tuple[tuple[int, tuple[np.ndarray, ...]], ...]  # (start, L x [H,t,S])
     initial: StageRecord | None  # the model's own distribution, from Predict on
     trace: SampleTrace | None  # the sampler's record, at Sample only
-    similarity: np.ndarray | None  # [Tp, Tp] cosine similarity of prompt embeddings
+    similarity: np.ndarray | None  # [W, W] cosine similarity of `similar`'s embeddings
     generated: tuple[Generated, ...]
     breakpoints: tuple[Breakpoint, ...]
     end_reason: str | None
@@ -67,6 +70,7 @@ class Snapshot:
     recorded: int = 0  # events written to that file so far
     sampler: SamplerSettings | None = None  # in force at the cursor's token
     seed: int = 0  # in force at the cursor's token
+    similar: tuple[int, ...] = ()  # chip indices compared, ending at the cursor's
 
     @property
     def sampler_here(self) -> SamplerSettings:
@@ -110,6 +114,7 @@ def take(
     capture = None if step is None or cursor.stage == Stage.TOKENIZE else step.capture
     trace = step.trace if step is not None and cursor.stage == Stage.SAMPLE else None
     cfg = session.model.config
+    similar = _embedded(session)
     return Snapshot(
         model_name=session.model.name,
         n_layers=cfg.n_layers,
@@ -123,7 +128,7 @@ def take(
         attention=_attention(session) if capture is not None else (),
         initial=_initial(session, trace),
         trace=trace,
-        similarity=_similarity(session),
+        similarity=None if similar is None else cosine_similarity(similar[1]),
         generated=_generated(session),
         breakpoints=tuple(session.breakpoints),
         end_reason=session.end_reason,
@@ -137,6 +142,7 @@ def take(
         transformer=session.transformer,
         sampler=session.settings.sampler if step is None else step.settings,
         seed=session.settings.seed if step is None else step.seed,
+        similar=() if similar is None else similar[0],
     )
 
 
@@ -178,18 +184,22 @@ def _initial(session: Session, trace: SampleTrace | None) -> StageRecord | None:
     return initial
 
 
-def _similarity(session: Session) -> np.ndarray | None:
-    """Cosine similarity between the prompt tokens' embeddings: [Tp, Tp].
+def _embedded(session: Session) -> tuple[tuple[int, ...], np.ndarray] | None:
+    """The last `SIMILAR_TOKENS` tokens' chip indices and embeddings: [W, C].
 
-    This is the one number the app derives itself from recorded arrays; it belongs
-    in the engine (an analysis function beside the logit lens) once there is one.
+    They end at the cursor's token, so the similarity grid follows generation.
     """
     if not session.steps or session.cursor.stage == Stage.TOKENIZE:
         return None
-    vectors = session.steps[0].capture.token_embeddings.astype(np.float64)  # [Tp, C]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = vectors / np.where(norms == 0, 1.0, norms)
-    return unit @ unit.T
+    chips: list[int] = []
+    rows: list[np.ndarray] = []
+    for step in reversed(session.steps[: session.cursor.token + 1]):
+        capture = step.capture
+        chips[:0] = range(capture.start, capture.start + len(capture.ids))
+        rows[:0] = list(capture.token_embeddings)
+        if len(chips) >= SIMILAR_TOKENS:
+            break
+    return tuple(chips[-SIMILAR_TOKENS:]), np.stack(rows[-SIMILAR_TOKENS:])
 
 
 def _generated(session: Session) -> tuple[Generated, ...]:

@@ -1,4 +1,4 @@
-"""The Embeddings pane: the current token's vector and how alike the prompt's are."""
+"""The Embeddings pane: the current token's vector and how alike the latest ones are."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from widgets.draw.cells import Beside, window
 from widgets.draw.heatmap import Heatmap
 from widgets.draw.palette import Scale
 from widgets.panes.base import Pane, hint
-from widgets.snapshot import Snapshot
+from widgets.snapshot import SIMILAR_TOKENS, Snapshot
 
 LABEL_WIDTH = 8
 SIGNED_CELL = 3  # sign, shade and a gap
-SIMILARITY_TOKENS = 8  # the prompt's last tokens compared, at most
 
 
 def fold(vector: np.ndarray, width: int) -> np.ndarray:
@@ -61,7 +60,7 @@ class EmbeddingsPane(Pane):
         width, _ = self.room
         tokens = snapshot.similarity.shape[0] if snapshot.similarity is not None else 0
         cell = 6 if self.show_values else SIGNED_CELL
-        shown = max(1, min(SIMILARITY_TOKENS, tokens))
+        shown = max(1, min(SIMILAR_TOKENS, tokens))
         right = LABEL_WIDTH + 2 + shown * cell
         left = width - right - 2
         if left < 24:  # too narrow for two columns: one under the other
@@ -119,14 +118,14 @@ class EmbeddingsPane(Pane):
         return Heatmap(folded, scale, show_values=self.show_values, number=signed)
 
     def _similarity(self, snapshot: Snapshot, width: int) -> RenderableType:
-        """Cosine similarity between the prompt's tokens (last ones if many)."""
+        """Cosine similarity of the latest tokens' embeddings, the cursor's last."""
         matrix = snapshot.similarity
         if matrix is None:
             return hint("no prompt embeddings yet")
         cell = 6 if self.show_values else SIGNED_CELL
-        size = max(1, min(SIMILARITY_TOKENS, (width - LABEL_WIDTH - 2) // cell))
+        size = max(1, min(SIMILAR_TOKENS, (width - LABEL_WIDTH - 2) // cell))
         keep = window(matrix.shape[0], matrix.shape[0] - 1, size)
-        labels = [snapshot.chips[i].text for i in keep]
+        labels = [snapshot.chips[snapshot.similar[i]].text for i in keep]
         heatmap = Heatmap(
             matrix[np.ix_(keep, keep)],
             Scale(-1.0, 1.0, "purple-orange"),
