@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from test_app import WIDE, keys, main, story_app
+from test_app import NARROW, WIDE, answer, keys, main, status, story_app
 
 from stepper.analysis import cosine_similarity
 
@@ -20,3 +20,16 @@ async def test_cosine_grid_follows_the_current_token():
         rows = [session.steps[i].capture.token_embeddings[-1] for i in range(8, 16)]
         expected = cosine_similarity(np.stack(rows))
         assert np.array_equal(snapshot.similarity, expected)
+
+
+async def test_a_long_error_wraps_instead_of_losing_its_fix(tmp_path):
+    """At 80 columns a scenario error keeps its last words (the fix) in view."""
+    bad = tmp_path / "missing.toml"
+    bad.write_text('prompt = "x"\nmodel = "nothere.gguf"\n')
+    async with story_app().run_test(size=NARROW) as pilot:
+        await keys(pilot, "ctrl+o")
+        await answer(pilot, str(bad))
+        line = status(pilot)
+        assert len(f"✗ {line.error}") > NARROW[0] - 2
+        assert line.size.height > 1
+        assert line.size.height <= 3
