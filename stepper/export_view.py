@@ -236,11 +236,16 @@ def _draw(session: Session, trace: SampleTrace) -> Fact:
     if trace.u is None:
         return ("Greedy (temperature 0): ", token, f"{chosen}, the most likely.")
     return (
-        f"Drew u = {trace.u:.4f}; it fell in slot {trace.rank}, "
+        f"Drew u = {trace.u:.4f}; it fell in slot {_slot(trace)}, "
         f"[{trace.lo:.4f}, {trace.hi:.4f}), which is ",
         token,
         f"{chosen} with p = {trace.p:.4f}.",
     )
+
+
+def _slot(trace: SampleTrace) -> str:
+    """The drawn slot numbered from 1, as the app shows it."""
+    return "?" if trace.rank is None else str(trace.rank + 1)
 
 
 def _chain(trace: SampleTrace) -> Table:
@@ -273,7 +278,7 @@ def _final(session: Session, trace: SampleTrace) -> Table:
     for r, c in enumerate(final.top(shown)):
         lo = 0.0 if r == 0 else float(trace.cumulative[r - 1])
         slot = f"[{lo:.4f}, {float(trace.cumulative[r]):.4f})"
-        rows.append((str(r), str(c.token_id), tok.display(c.token_id),
+        rows.append((str(r + 1), str(c.token_id), tok.display(c.token_id),
                      f"{c.prob:.4f}", slot))  # fmt: skip
     columns = ("slot", "id", "token", "p", "range")
     n = final.n_survivors
