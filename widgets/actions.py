@@ -12,6 +12,7 @@ from collections.abc import Callable
 from stepper.breakpoints import KINDS, Breakpoint
 from stepper.errors import StepperError
 from stepper.session import Session
+from widgets.draw.cells import plural
 from widgets.engine import Action
 
 SETTINGS = {
@@ -130,11 +131,6 @@ def clear_breakpoints(session: Session) -> str:
     if not removed:
         return "there were no breakpoints to remove"
     return f"removed {plural(len(removed), 'breakpoint')}"
-
-
-def plural(count: int, noun: str) -> str:
-    """`count` and `noun`, the noun with an s unless the count is one."""
-    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def parse_breakpoint(text: str) -> tuple[str, int | float | str]:

@@ -11,6 +11,11 @@ from rich.segment import Segment
 from rich.style import Style
 
 
+def plural(count: int, noun: str) -> str:
+    """`count` and `noun`, the noun with an s unless the count is one."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
 def fit(text: str, width: int) -> str:
     """`text` cut or padded to exactly `width` cells, with … when cut."""
     if width <= 0:

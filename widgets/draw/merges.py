@@ -11,7 +11,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 from stepper.tokenizer import Merge, replay
-from widgets.draw.cells import fit
+from widgets.draw.cells import fit, plural
 
 PIECE = Style(underline=True)
 JUST_MERGED = Style(bold=True, reverse=True)
@@ -62,7 +62,8 @@ class MergeReplay:
         """Which merge this is, and what it joined."""
         total = len(self.merges)
         if self.done == 0:
-            return f"BPE before any merge: characters · {total} merges to go (press >)"
+            to_go = plural(total, "merge")
+            return f"BPE before any merge: characters · {to_go} to go (press >)"
         last = self.merges[self.done - 1]
         left, right = self.show(last.left), self.show(last.right)
         return f"merge {self.done} of {total} (< >): {left} + {right} → {left}{right}"

@@ -6,6 +6,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from stepper.session import Stage
+from widgets.draw.cells import plural
 from widgets.panes.base import Pane
 from widgets.snapshot import Snapshot
 
@@ -23,7 +24,7 @@ def position_line(snapshot: Snapshot) -> Text:
         text.append(f" · layer {c.layer} of 0–{snapshot.n_layers - 1}")
     if snapshot.done:
         text.append(f" · ended: {snapshot.end_reason}", style="bold")
-    text.append(f" · {snapshot.model_name} · {snapshot.events} events  ")
+    text.append(f" · {snapshot.model_name} · {plural(snapshot.events, 'event')}  ")
     return text.append(recording_mark(snapshot))
 
 
@@ -31,7 +32,7 @@ def recording_mark(snapshot: Snapshot) -> Text:
     """`● recording FILE (N events)` while the session is recorded."""
     if not snapshot.recording:
         return Text(RECORDING_OFF, style="dim")
-    events = f"{snapshot.recorded} event{'s' * (snapshot.recorded != 1)}"
+    events = plural(snapshot.recorded, "event")
     return Text(f"● recording {snapshot.recording} ({events})", style="bold red")
 
 

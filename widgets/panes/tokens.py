@@ -8,6 +8,7 @@ from textual.reactive import reactive
 
 from stepper.session import Stage
 from stepper.tokenizer import Encoding
+from widgets.draw.cells import plural
 from widgets.draw.chips import ChipStyles, TokenChips
 from widgets.draw.merges import MergeReplay
 from widgets.panes.base import Pane, hint
@@ -29,7 +30,7 @@ def summary(snapshot: Snapshot) -> Text:
     """How many tokens the prompt has and how many were generated."""
     made = len(snapshot.chips) - snapshot.n_prompt
     return Text(
-        f"prompt {snapshot.n_prompt} tokens · generated {made} · "
+        f"prompt {plural(snapshot.n_prompt, 'token')} · generated {made} · "
         "chips read text·id; ␣ space, ⏎ newline, <E6> a byte",
         style="dim",
     )
