@@ -159,8 +159,9 @@ class AttentionPane(Pane):
         """Which layer and head, which query, which keys are in view."""
         head = "mean of heads" if self.shown_head is None else f"head {self.shown_head}"
         query = snapshot.chips[rows.stop - 1].text
+        last_layer = snapshot.n_layers - 1
         return Text.assemble(
-            (f"layer {self.shown_layer} of 0–{snapshot.n_layers - 1} · {head}", "bold"),
+            (f"layer {self.shown_layer} (of 0–{last_layer}) · {head}", "bold"),
             f" · query ▶{query} at position {rows.stop - 1}",
             (f" · keys {cols.start}–{cols.stop - 1}", "dim"),
         )

@@ -144,8 +144,8 @@ class PredictPane(Pane):
         """The model's own distribution, before any sampler stage."""
         entropy = entropy_bits(initial.probs)
         title = Text.assemble(
-            ("the model's next-token distribution", "bold"),
-            f" · entropy {entropy:.2f} bits · top p {initial.probs[0]:.2%}",
+            ("model's next-token distribution", "bold"),
+            f" · entropy {entropy:.2f} bits · most likely {initial.probs[0]:.2%}",
         )
         n = max(3, self.room[1] - 2)
         bars = stage_bars(initial, initial, display, None, n)

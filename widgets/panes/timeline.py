@@ -21,7 +21,7 @@ def position_line(snapshot: Snapshot) -> Text:
     text = Text(f"token {c.token} of ≤{limit}", style="bold")
     text.append(f" · {c.stage.value}")
     if c.layer is not None:
-        text.append(f" · layer {c.layer} of 0–{snapshot.n_layers - 1}")
+        text.append(f" · layer {c.layer} (of 0–{snapshot.n_layers - 1})")
     if snapshot.done:
         text.append(f" · ended: {snapshot.end_reason}", style="bold")
     text.append(f" · {snapshot.model_name} · {plural(snapshot.events, 'event')}  ")
