@@ -281,3 +281,13 @@ def test_fit_and_window():
     assert window(5, 2, 10) == range(5)
     assert window(100, 50, 10) == range(41, 51)
     assert window(100, 3, 10) == range(0, 10)
+
+
+def test_tiny_temperature_and_huge_logits_stay_narrow() -> None:
+    """5e-324 and a logit of 1e40 print in a bounded width."""
+    from widgets.draw.cells import logit_number, setting_number
+
+    assert setting_number(5e-324) == "4.94e-324"
+    assert setting_number(40) == "40"
+    assert logit_number(17.8, 8) == "   17.80"
+    assert logit_number(-1.234e40, 8) == "-1.2e+40"

@@ -9,7 +9,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
-from widgets.draw.cells import fit, fit_right, runs
+from widgets.draw.cells import fit, fit_right, logit_number, runs
 from widgets.draw.palette import Scale
 
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -80,7 +80,8 @@ class ProbabilityBars:
         mark = "✗" if not bar.kept else "▶" if bar.chosen else " "
         head = (
             f"{mark} {fit(bar.token, self.token_width)} "
-            f"{fit_right(str(bar.token_id), 6)} {bar.logit:8.2f} {bar.prob:7.2%} "
+            f"{fit_right(str(bar.token_id), 6)} "
+            f"{logit_number(bar.logit, 8)} {bar.prob:7.2%} "
         )
         tail = f" ◀ {self.chosen_label}" if bar.chosen else ""
         room = max(1, width - len(head) - len(tail))

@@ -16,6 +16,17 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
 
 
+def setting_number(value: float) -> str:
+    """A sampler setting in a few characters: integers whole, others to 3 digits."""
+    return str(value) if isinstance(value, int) else f"{value:.3g}"
+
+
+def logit_number(value: float, width: int = 0) -> str:
+    """A logit to 2 decimals, or in exponent form past 1e6 so it stays narrow."""
+    form = ".2f" if abs(value) < 1e6 else ".1e"
+    return f"{value:>{width}{form}}"
+
+
 def fit(text: str, width: int) -> str:
     """`text` cut or padded to exactly `width` cells, with … when cut."""
     if width <= 0:

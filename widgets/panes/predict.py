@@ -11,6 +11,7 @@ from textual.reactive import reactive
 from stepper.sampler import Candidate, SampleTrace, StageRecord, entropy_bits
 from widgets.draw.bars import Bar, ProbabilityBars
 from widgets.draw.cdf import CdfStrip
+from widgets.draw.cells import logit_number, setting_number
 from widgets.panes.base import Pane, hint
 from widgets.snapshot import Snapshot
 
@@ -34,14 +35,16 @@ def setting_text(trace: SampleTrace, name: str) -> str:
     value = getattr(trace.settings, name)
     if name == "temperature" and value == 0:
         return "0 (greedy)"
-    return f"{value:g}"
+    return setting_number(value)
 
 
 def cutoff_text(record: StageRecord) -> str:
     """Where the stage cut, in the stage's own terms."""
     if record.cutoff is None:
         return ""
-    forms = {"top_k": "logit ≥ {:.2f}", "top_p": "mass {:.3f}", "min_p": "p ≥ {:.4f}"}
+    if record.name == "top_k":
+        return f"logit ≥ {logit_number(record.cutoff)}"
+    forms = {"top_p": "mass {:.3f}", "min_p": "p ≥ {:.4f}"}
     return forms.get(record.name, "{:.3g}").format(record.cutoff)
 
 

@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from stepper.session import Stage
-from widgets.draw.cells import plural
+from widgets.draw.cells import plural, setting_number
 from widgets.panes.base import Pane
 from widgets.snapshot import Snapshot
 
@@ -59,8 +59,9 @@ def settings_line(snapshot: Snapshot) -> Text:
     """The sampling settings and seed in force for the current token."""
     s = snapshot.sampler_here
     return Text(
-        f"temperature {s.temperature:g} · top-k {s.top_k} · top-p {s.top_p:g} · "
-        f"min-p {s.min_p:g} · repetition {s.repetition_penalty:g} · "
+        f"temperature {setting_number(s.temperature)} · top-k {s.top_k} · "
+        f"top-p {setting_number(s.top_p)} · min-p {setting_number(s.min_p)} · "
+        f"repetition {setting_number(s.repetition_penalty)} · "
         f"seed {snapshot.seed}",
         style="dim",
     )
