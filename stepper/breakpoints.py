@@ -46,11 +46,11 @@ class Breakpoint:
             raise StepperError(f"breakpoint {self.kind} = {self.value!r} {problem}")
 
     def describe(self) -> str:
-        """A short human label, e.g. 'top p < 0.30'."""
+        """A short human label, e.g. 'most likely p < 0.3'."""
         labels = {
             "at_token": f"at token {self.value}",
             "on_token": f"on token {self.value!r}",
-            "top_prob_below": f"top p < {self.value}",
+            "top_prob_below": f"most likely p < {self.value}",
             "entropy_above": f"entropy > {self.value} bits",
         }
         return labels[self.kind]

@@ -252,6 +252,11 @@ def _read(path: Path) -> str:
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ScenarioError(f"{path}: cannot be read ({reason})") from None
+    if data.startswith(b"GGUF") or path.suffix.lower() in (".gguf", ".safetensors"):
+        raise ScenarioError(
+            f"{path}: is a model file, not a scenario; open it with "
+            f"`stepper --model {path}`"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

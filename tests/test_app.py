@@ -186,7 +186,7 @@ async def test_toggle_and_add_breakpoints():
         assert "at token 0" not in [bp.describe() for bp in snapshot.breakpoints]
         await keys(pilot, "X")
         snapshot = await answer(pilot, "top_prob_below 0.4")
-        assert snapshot.breakpoints[-1].describe() == "top p < 0.4"
+        assert snapshot.breakpoints[-1].describe() == "most likely p < 0.4"
 
 
 async def test_a_malformed_breakpoint_is_an_error_line():

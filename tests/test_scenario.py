@@ -438,3 +438,11 @@ def test_attention_notes(model):
     assert round(attention[2][6, 0, 14], 1) == 0.5
     assert pieces[int(attention[2][2, 0].argmax())] == "l"
     assert piece_probs(model, rows[1][1], 1) == [("▁lo", 0.79)]
+
+
+def test_a_model_file_opened_as_a_scenario_says_what_to_do():
+    from stepper.scenario import load_scenario
+
+    model = Path(__file__).parents[1] / "stepper/models/stories260K.gguf"
+    with pytest.raises(ScenarioError, match="is a model file.*stepper --model"):
+        load_scenario(model)
