@@ -33,6 +33,7 @@ class CdfStrip:
     chosen: int | None = None  # slot of the picked token
     u: float | None = None
     how: str = "greedy: the most likely token is taken"
+    slots: int | None = None  # how many survivors in all, when `bounds` keeps fewer
 
     def __rich_console__(
         self, console: Console, options: ConsoleOptions
@@ -109,7 +110,7 @@ class CdfStrip:
         end = self.bounds[self.chosen]
         start = self.bounds[self.chosen - 1] if self.chosen else 0.0
         text = (
-            f"▲ slot {self.chosen + 1} of {len(self.bounds)}: "
+            f"▲ slot {self.chosen + 1} of {self.slots or len(self.bounds)}: "
             f"{self.labels[self.chosen]}  [{start:.4f}, {end:.4f})"
         )
         yield Segment(fit(text, width), BOLD)

@@ -117,7 +117,8 @@ def draw_line(trace: SampleTrace, display: Display) -> CdfStrip:
     how = "temperature 0 is greedy, the most likely token is taken"
     if trace.forced:
         how = f"forced: you chose {display(trace.token_id)}"
-    return CdfStrip(bounds, labels, chosen=trace.rank, u=trace.u, how=how)
+    slots = trace.final.n_survivors
+    return CdfStrip(bounds, labels, trace.rank, trace.u, how, slots)
 
 
 class PredictPane(Pane):
