@@ -289,7 +289,14 @@ class _Recorder:
         keep = weights if rows <= CAPTURED_ROWS else weights[:, -CAPTURED_ROWS:].copy()
         self.layers[layer] = keep
 
-    def finish(self, ids, start, tok, pos, logits) -> Capture:  # type: ignore[no-untyped-def]
+    def finish(
+        self,
+        ids: tuple[int, ...],
+        start: int,
+        tok: np.ndarray,
+        pos: np.ndarray | None,
+        logits: np.ndarray,
+    ) -> Capture:
         """Assemble the Capture of this forward call."""
         return Capture(
             ids=ids,
