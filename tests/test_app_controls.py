@@ -219,3 +219,16 @@ async def test_unicode_prompt_keeps_the_layout():
         pane = main(pilot).query_one(TokensPane)
         assert pane.region.width <= NARROW[0]
         assert main(pilot).snapshot.stage == Stage.TOKENIZE
+
+
+async def test_palette_lists_each_action_once_with_a_readable_key():
+    """Each debugger action is one palette entry; its help names the key as shown."""
+    app = story_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        commands = list(app.get_system_commands(main(pilot)))
+        ours = [c for c in commands if c.help.startswith("key ") or " · key " in c.help]
+        titles = [c.title for c in ours]
+        assert len(titles) == len(set(titles)) == len(ALL)
+        assert all("question_mark" not in c.help for c in ours)
+        assert any(c.title == "Help" and c.help == "key ?" for c in ours)

@@ -74,11 +74,11 @@ class StepperApp(App[None]):
         if not isinstance(screen, MainScreen):
             return
         for binding in REPLAY_ALL if isinstance(screen, ReplayScreen) else ALL:
-            help_text = binding.tooltip or binding.description
+            # The title already says what it does; the help line adds the key.
+            key = f"key {self.get_key_display(binding)}"
+            help_text = f"{binding.tooltip} · {key}" if binding.tooltip else key
             run = partial(screen.run_action, binding.action)
-            yield SystemCommand(
-                binding.description, f"{help_text} ({binding.key})", run
-            )
+            yield SystemCommand(binding.description, help_text, run)
 
 
 class ReplayApp(StepperApp):
