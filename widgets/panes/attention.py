@@ -74,11 +74,14 @@ def lines(text: Text, width: int) -> int:
     return max(1, -(-len(text.plain) // max(1, width)))
 
 
-def legend_line(scale: Scale | None = None) -> Text:
-    """What each shade stands for, in attention weight."""
-    text = Text("weight ", style="dim")
-    for shade, label in (scale or Scale()).legend():
-        text.append(f"{shade}{label} ", style="dim")
+def legend_line(scale: Scale | None = None, numbers: bool = False) -> Text:
+    """What each shade (or, in numbers mode, each number) stands for."""
+    if numbers:
+        text = Text("numbers: attention weight in % of the query's row · ", "dim")
+    else:
+        text = Text("weight ", style="dim")
+        for shade, label in (scale or Scale()).legend():
+            text.append(f"{shade}{label} ", style="dim")
     return text.append("blank: a later key (masked)", style="dim")
 
 
@@ -133,7 +136,7 @@ class AttentionPane(Pane):
             self._title(snapshot, rows, cols),
             heatmap,
             entropy,
-            legend_line(heatmap.scale),
+            legend_line(heatmap.scale, self.show_values),
             hint(KEYS_HINT),
         )
 
