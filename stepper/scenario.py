@@ -233,12 +233,17 @@ def load_scenario(ref: str | Path) -> Scenario:
 def _scenario_path(ref: str | Path) -> Path:
     """The file `ref` names: a built-in scenario first, else a path."""
     builtins = builtin_scenarios()
+    names = ", ".join(builtins)
     if isinstance(ref, str) and ref in builtins:
         return builtins[ref]
+    if isinstance(ref, str) and not ref.strip():
+        raise ScenarioError(
+            "no scenario given; type a .toml scenario file or a built-in name "
+            f"({names})"
+        )
     path = Path(ref).expanduser()
     if not path.is_file():
         what = "is a folder, not a scenario file" if path.is_dir() else "not found"
-        names = ", ".join(builtins)
         raise ScenarioError(
             f"{path}: {what}; pass a .toml scenario or a built-in name ({names})"
         )

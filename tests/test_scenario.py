@@ -446,3 +446,10 @@ def test_a_model_file_opened_as_a_scenario_says_what_to_do():
     model = Path(__file__).parents[1] / "stepper/models/stories260K.gguf"
     with pytest.raises(ScenarioError, match="is a model file.*stepper --model"):
         load_scenario(model)
+
+
+def test_an_empty_name_asks_for_a_scenario():
+    from stepper.scenario import load_scenario
+
+    with pytest.raises(ScenarioError, match="no scenario given; type a .toml"):
+        load_scenario("  ")
