@@ -39,6 +39,7 @@ from widgets.screens.main import MainScreen
 
 SIZE = (160, 50)
 PROMPT = "Once upon a time"
+Times = list[float]  # seconds, one per measured key press
 BUDGET = 0.020  # seconds the app may add to an engine step, or spend on a view key
 
 
@@ -136,7 +137,7 @@ class Figures:
     view_keys: list[float]  # ] and . to the frame showing the new layer or head
 
 
-async def app_times(model: Model, tokens: int) -> tuple[list, list, list]:  # type: ignore[type-arg]
+async def app_times(model: Model, tokens: int) -> tuple[Times, Times, Times]:
     """Key-to-frame and engine seconds per next token, and per layer/head key."""
     app = StepperApp(session_of(model, tokens))
     async with app.run_test(size=SIZE) as pilot:

@@ -391,12 +391,13 @@ class Session:
         self._start(replace(self.settings, prompt=prompt))
         self._emit("set_prompt", prompt=prompt)
 
-    def add_breakpoint(self, kind: str, value: int | float | str) -> None:
-        """Stop `run` when this condition holds."""
+    def add_breakpoint(self, kind: str, value: int | float | str) -> Breakpoint:
+        """Stop `run` when this condition holds; return the breakpoint."""
         bp = Breakpoint(kind, value)  # type: ignore[arg-type]
         if bp not in self.breakpoints:
             self.breakpoints.append(bp)
         self._emit("add_breakpoint", kind=kind, value=value)
+        return bp
 
     def remove_breakpoint(self, kind: str, value: int | float | str) -> None:
         """Stop checking this condition."""

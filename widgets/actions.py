@@ -155,8 +155,8 @@ def add_breakpoint(text: str) -> Action:
     kind, value = parse_breakpoint(text)
 
     def action(session: Session) -> str:
-        session.add_breakpoint(kind, value)
-        return f"breakpoint {Breakpoint(kind, value).describe()} set"  # type: ignore[arg-type]
+        added = session.add_breakpoint(kind, value)
+        return f"breakpoint {added.describe()} set"
 
     return action
 

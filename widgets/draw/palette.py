@@ -36,7 +36,8 @@ MASKED = " "  # a cell the model could not attend to (the causal triangle)
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
     """The red, green and blue bytes of a `#rrggbb` colour."""
-    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return red, green, blue
 
 
 @cache

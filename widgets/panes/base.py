@@ -7,6 +7,8 @@ and scrolling only moves a window over strips already made.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import RenderableType
 from rich.text import Text
 from textual.geometry import Size
@@ -28,6 +30,8 @@ class Pane(ScrollView, can_focus=True):
     TITLE = ""
     KEY = ""  # the number key that shows this pane
     TAB = ""  # the short name on its tab when panes collapse into tabs
+    # Every pane class defines how it draws a snapshot; the base only lays it out.
+    draw: Callable[[Snapshot], RenderableType]
 
     snapshot: reactive[Snapshot | None] = reactive(
         None, repaint=False, always_update=True
@@ -80,7 +84,3 @@ class Pane(ScrollView, can_focus=True):
         """Columns and rows available to the drawing."""
         size = self.scrollable_content_region.size
         return max(10, size.width), max(3, size.height)
-
-    def draw(self, snapshot: Snapshot) -> RenderableType:
-        """The pane's drawing of `snapshot`."""
-        raise NotImplementedError

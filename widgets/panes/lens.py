@@ -75,7 +75,12 @@ class LensPane(Pane):
         capture: Capture
         rows: tuple[Row, ...]
 
-    def __init__(self, *, id: str | None = None, busy: Busy = lambda: False) -> None:  # noqa: A002
+    def __init__(
+        self,
+        *,
+        id: str | None = None,  # noqa: A002  (Textual's own name for it)
+        busy: Busy = lambda: False,
+    ) -> None:
         super().__init__(id=id)
         self.busy = busy
         self._capture: Capture | None = None
@@ -111,8 +116,10 @@ class LensPane(Pane):
     def _start(self, capture: Capture) -> None:
         """Compute the lens of `capture` off the UI thread, if still current."""
         snapshot = self.snapshot
-        transformer = None if snapshot is None else snapshot.transformer
-        if transformer is None or snapshot.capture is not capture:  # type: ignore[union-attr]
+        if snapshot is None or snapshot.capture is not capture:
+            return
+        transformer = snapshot.transformer
+        if transformer is None:
             return
         if self.busy():  # the engine is stepping on: look again later
             self.set_timer(SETTLE_SECONDS, partial(self._start, capture))

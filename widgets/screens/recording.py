@@ -49,6 +49,8 @@ class RecordingScreen(Screen[None]):
     """The part of the debugger screen that records its session (the `w` key)."""
 
     engine: Engine
+    # The debugger screen provides the queue to its engine thread.
+    submit: Callable[..., None]
 
     @dataclass
     class Exists(Message):
@@ -61,10 +63,6 @@ class RecordingScreen(Screen[None]):
         """The engine thread has something to tell (a recording stopped)."""
 
         text: str
-
-    def submit(self, action: Action, opens: bool = False) -> None:
-        """Queue an action for the engine thread (the debugger screen does)."""
-        raise NotImplementedError
 
     def notice(self, text: str) -> None:
         """Engine thread: tell the user something, as a notification."""
